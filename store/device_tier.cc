@@ -1,0 +1,82 @@
+#include "store/device_tier.h"
+
+#include <algorithm>
+
+namespace kvstash {
+
+CachedBlockPtr DeviceTier::Lookup(const ModelId& model, const BlockHash& hash) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = index_.find(Key{model, hash});
+  if (it == index_.end()) return nullptr;
+  lru_.splice(lru_.begin(), lru_, it->second);
+  return *it->second;
+}
+
+std::vector<CachedBlockPtr> DeviceTier::Children(const ModelId& model, const BlockHash& parent) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<CachedBlockPtr> out;
+  auto it = children_.find(Key{model, parent});
+  if (it == children_.end()) return out;
+  for (const BlockHash& child : it->second) {
+    auto found = index_.find(Key{model, child});
+    if (found != index_.end()) out.push_back(*found->second);
+  }
+  return out;
+}
+
+std::vector<CachedBlockPtr> DeviceTier::Insert(CachedBlockPtr block) {
+  std::vector<CachedBlockPtr> evicted;
+  if (block->bytes > budget_bytes_) {
+    evicted.push_back(std::move(block));
+    return evicted;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  Key key{block->model, block->hash};
+  if (index_.count(key)) return evicted;
+  while (bytes_ + block->bytes > budget_bytes_ && !lru_.empty()) {
+    auto victim = std::prev(lru_.end());
+    evicted.push_back(*victim);
+    EraseLocked(victim);
+  }
+  bytes_ += block->bytes;
+  children_[Key{block->model, block->parent}].push_back(block->hash);
+  lru_.push_front(std::move(block));
+  index_[key] = lru_.begin();
+  return evicted;
+}
+
+void DeviceTier::Erase(const ModelId& model, const BlockHash& hash) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = index_.find(Key{model, hash});
+  if (it != index_.end()) EraseLocked(it->second);
+}
+
+void DeviceTier::EraseLocked(LruList::iterator it) {
+  const CachedBlock& b = **it;
+  auto siblings = children_.find(Key{b.model, b.parent});
+  if (siblings != children_.end()) {
+    auto& v = siblings->second;
+    v.erase(std::remove(v.begin(), v.end(), b.hash), v.end());
+    if (v.empty()) children_.erase(siblings);
+  }
+  bytes_ -= b.bytes;
+  index_.erase(Key{b.model, b.hash});
+  lru_.erase(it);
+}
+
+std::vector<CachedBlockPtr> DeviceTier::All() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return std::vector<CachedBlockPtr>(lru_.begin(), lru_.end());
+}
+
+uint64_t DeviceTier::bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return bytes_;
+}
+
+size_t DeviceTier::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return lru_.size();
+}
+
+}  // namespace kvstash

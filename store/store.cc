@@ -1,0 +1,563 @@
+#include "store/store.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+#include "serde/block_codec.h"
+#include "store/device_tier.h"
+#include "store/disk_tier.h"
+#include "store/write_behind_internal.h"
+
+namespace kvstash {
+
+namespace {
+
+// Access records are written in batches of about this many blocks, so a hit
+// costs no write of its own.
+constexpr size_t kAccessFlushThreshold = 4096;
+
+uint64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+size_t CommonPrefix(const std::vector<int32_t>& stored, const int32_t* query, size_t len) {
+  size_t n = std::min(stored.size(), len);
+  size_t i = 0;
+  while (i < n && stored[i] == query[i]) ++i;
+  return i;
+}
+
+bool TokensEqual(const std::vector<int32_t>& stored, const int32_t* query, size_t len) {
+  return stored.size() == len && std::equal(stored.begin(), stored.end(), query);
+}
+
+Result<c10::Device> ResolveDevice(const std::string& name) {
+  try {
+    if (name.empty() || name == "auto") {
+      return at::hasCUDA() ? c10::Device(c10::DeviceType::CUDA, 0) : c10::Device("cpu");
+    }
+    c10::Device device(name);
+    if (device.is_cuda() && !at::hasCUDA()) {
+      return Status::NotSupported("device '" + name + "' requested, but libtorch has no CUDA");
+    }
+    return device;
+  } catch (const c10::Error& e) {
+    return Status::InvalidArgument("bad device '" + name + "': " + e.what_without_backtrace());
+  }
+}
+
+}  // namespace
+
+const char* TierName(Tier tier) { return tier == Tier::kDevice ? "device" : "disk"; }
+
+// Decoders (zstd contexts + a blob buffer) reused across loads and threads.
+class Store::DecoderPool {
+ public:
+  struct Decoder {
+    BlockCodec codec;
+    std::string blob;
+  };
+  std::unique_ptr<Decoder> Take() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (free_.empty()) return std::make_unique<Decoder>();
+    auto d = std::move(free_.back());
+    free_.pop_back();
+    return d;
+  }
+  void Return(std::unique_ptr<Decoder> d) {
+    std::lock_guard<std::mutex> lock(mu_);
+    free_.push_back(std::move(d));
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Decoder>> free_;
+};
+
+Store::Store(const StoreOptions& options, c10::Device device)
+    : options_(options),
+      device_(device),
+      device_tier_(std::make_unique<DeviceTier>(options.device_budget_bytes)),
+      decoders_(std::make_unique<DecoderPool>()) {}
+
+Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
+  KVSTASH_ASSIGN_OR_RETURN(c10::Device device, ResolveDevice(options.device));
+  std::unique_ptr<Store> store(new Store(options, device));
+  if (!options.path.empty()) {
+    DiskTierOptions disk_options;
+    disk_options.path = options.path;
+    disk_options.read_only = options.read_only;
+    disk_options.blob_files = options.blob_files;
+    disk_options.read_cache_bytes = options.read_cache_bytes;
+    KVSTASH_ASSIGN_OR_RETURN(store->disk_, DiskTier::Open(disk_options));
+    if (!options.read_only) {
+      store->writer_ = std::make_unique<WriteBehind>(store->disk_.get(), options.encode,
+                                                     options.max_pending_write_bytes);
+    }
+  }
+  return store;
+}
+
+Store::~Store() {
+  Status s = Close();
+  if (!s.ok()) std::fprintf(stderr, "kvstash: warning: closing store: %s\n", s.ToString().c_str());
+}
+
+BlockHash Store::HashBlock(const ModelId& model, const BlockHash& parent, const int32_t* tokens,
+                           size_t n) const {
+  if (options_.hash_function_for_testing) {
+    return options_.hash_function_for_testing(model, parent, tokens, n);
+  }
+  return ComputeBlockHash(model, parent, tokens, n);
+}
+
+Result<ModelId> Store::RegisterModel(const ModelDescription& description) {
+  if (description.num_layers == 0 || description.num_kv_heads == 0 || description.head_dim == 0 ||
+      description.block_tokens == 0 || description.block_tokens > kMaxBlockTokens) {
+    return Status::InvalidArgument(
+        "model description needs positive num_layers, num_kv_heads, head_dim and block_tokens "
+        "(at most " + std::to_string(kMaxBlockTokens) + ")");
+  }
+  KVSTASH_ASSIGN_OR_RETURN(std::string text, description.ToCanonicalText());
+  ModelId id = Xxh3Hash128(text);
+  {
+    std::lock_guard<std::mutex> lock(models_mu_);
+    if (models_.count(id)) return id;
+  }
+  if (disk_ && !disk_->read_only()) {
+    auto stored = disk_->GetModel(id);
+    if (!stored.ok() || *stored != text) KVSTASH_RETURN_IF_ERROR(disk_->PutModel(id, text));
+  }
+  ModelInfo info;
+  info.description = description;
+  info.shape = BlockShape{description.num_layers, description.num_kv_heads, description.head_dim,
+                          description.kv_dtype};
+  info.block_tokens = description.block_tokens;
+  std::lock_guard<std::mutex> lock(models_mu_);
+  models_.emplace(id, std::move(info));
+  return id;
+}
+
+Result<Store::ModelInfo> Store::Info(const ModelId& model) {
+  {
+    std::lock_guard<std::mutex> lock(models_mu_);
+    auto it = models_.find(model);
+    if (it != models_.end()) return it->second;
+  }
+  if (!disk_) return Status::NotFound("model " + model.ToHex() + " is not registered");
+  auto text = disk_->GetModel(model);
+  if (!text.ok()) return Status::NotFound("model " + model.ToHex() + " is not registered");
+  KVSTASH_ASSIGN_OR_RETURN(ModelDescription description,
+                           ModelDescription::FromCanonicalText(*text));
+  ModelInfo info;
+  info.description = description;
+  info.shape = BlockShape{description.num_layers, description.num_kv_heads, description.head_dim,
+                          description.kv_dtype};
+  info.block_tokens = description.block_tokens;
+  std::lock_guard<std::mutex> lock(models_mu_);
+  models_.emplace(model, info);
+  return info;
+}
+
+Result<ModelDescription> Store::GetModel(const ModelId& model) {
+  KVSTASH_ASSIGN_OR_RETURN(ModelInfo info, Info(model));
+  return info.description;
+}
+
+void Store::BestChild(const ModelId& model, const BlockHash& parent, const int32_t* query,
+                      size_t len, PrefixMatch::Piece* best) {
+  for (const CachedBlockPtr& child : device_tier_->Children(model, parent)) {
+    size_t n = CommonPrefix(child->tokens, query, len);
+    if (n > best->n) {
+      *best = PrefixMatch::Piece{child->hash, Tier::kDevice, 0, n, child->tokens.size()};
+    }
+  }
+  if (!disk_ || best->n == len) return;
+  auto children = disk_->Children(model, parent);
+  if (!children.ok()) return;  // an unreadable index only costs reuse
+  for (const BlockHash& hash : *children) {
+    auto meta = disk_->GetMeta(model, hash);
+    if (!meta.ok() || meta->parent != parent) continue;
+    size_t n = CommonPrefix(meta->tokens, query, len);
+    if (n > best->n) *best = PrefixMatch::Piece{hash, Tier::kDisk, 0, n, meta->tokens.size()};
+  }
+}
+
+Result<PrefixMatch> Store::Match(const ModelId& model, const std::vector<int32_t>& tokens) {
+  KVSTASH_ASSIGN_OR_RETURN(ModelInfo info, Info(model));
+  const size_t block_tokens = info.block_tokens;
+  PrefixMatch match;
+  BlockHash parent = kRootBlockHash;
+  size_t pos = 0;
+  while (pos < tokens.size()) {
+    const size_t len = std::min(block_tokens, tokens.size() - pos);
+    const int32_t* query = tokens.data() + pos;
+    if (len == block_tokens) {
+      const BlockHash hash = HashBlock(model, parent, query, len);
+      bool hit = false;
+      if (CachedBlockPtr b = device_tier_->Lookup(model, hash)) {
+        if (TokensEqual(b->tokens, query, len)) {
+          match.pieces.push_back({hash, Tier::kDevice, pos, len, len});
+          hit = true;
+        } else {
+          ++counters_.hash_collisions;
+        }
+      }
+      if (!hit && disk_) {
+        auto meta = disk_->GetMeta(model, hash);
+        if (meta.ok() && TokensEqual(meta->tokens, query, len) && meta->parent == parent) {
+          match.pieces.push_back({hash, Tier::kDisk, pos, len, len});
+          hit = true;
+        } else if (meta.ok()) {
+          ++counters_.hash_collisions;
+        }
+      }
+      if (hit) {
+        parent = hash;
+        pos += len;
+        continue;
+      }
+    }
+    PrefixMatch::Piece best;
+    BestChild(model, parent, query, len, &best);
+    if (best.n > 0) {
+      best.p0 = pos;
+      match.pieces.push_back(best);
+      pos += best.n;
+    }
+    break;
+  }
+  for (const auto& piece : match.pieces) {
+    (piece.tier == Tier::kDevice ? match.device_tokens : match.disk_tokens) += piece.n;
+  }
+  match.tokens = pos;
+  return match;
+}
+
+void Store::RecordAccess(const ModelId& model, const BlockHash& hash) {
+  if (!disk_ || disk_->read_only()) return;
+  bool flush = false;
+  {
+    std::lock_guard<std::mutex> lock(access_mu_);
+    if (access_[model][hash]++ == 0) ++access_count_;
+    flush = access_count_ >= kAccessFlushThreshold;
+  }
+  if (flush && writer_) {
+    writer_->EnqueueTask([this] { (void)FlushAccessRecords(); }, 0);
+  }
+}
+
+Status Store::FlushAccessRecords() {
+  if (!disk_ || disk_->read_only()) return Status::OK();
+  decltype(access_) records;
+  {
+    std::lock_guard<std::mutex> lock(access_mu_);
+    records.swap(access_);
+    access_count_ = 0;
+  }
+  const uint64_t now = NowMs();
+  std::vector<std::pair<std::pair<ModelId, BlockHash>, BlockMeta>> updates;
+  for (const auto& [model, blocks] : records) {
+    for (const auto& [hash, hits] : blocks) {
+      auto meta = disk_->GetMeta(model, hash);
+      if (!meta.ok()) continue;  // not written yet, or deleted meanwhile
+      meta->last_access_ms = now;
+      meta->hits += hits;
+      updates.push_back({{model, hash}, std::move(meta).value()});
+    }
+  }
+  return disk_->PutMetas(updates);
+}
+
+void Store::DropCorrupt(const ModelId& model, const BlockHash& hash, const Status& why) {
+  ++counters_.corrupt_blocks;
+  std::fprintf(stderr, "kvstash: warning: dropping corrupt block %s: %s\n", hash.ToHex().c_str(),
+               why.ToString().c_str());
+  if (!disk_ || disk_->read_only()) return;
+  BlockHash parent;
+  if (auto meta = disk_->GetMeta(model, hash); meta.ok()) parent = meta->parent;
+  Status s = disk_->DeleteBlock(model, hash, parent);
+  if (!s.ok()) {
+    std::fprintf(stderr, "kvstash: warning: could not delete corrupt block %s: %s\n",
+                 hash.ToHex().c_str(), s.ToString().c_str());
+  }
+}
+
+Status Store::LoadFromDisk(const ModelId& model, const ModelInfo& info,
+                           const PrefixMatch::Piece& piece, const std::vector<int32_t>& tokens,
+                           const KvCacheView& view) {
+  std::unique_ptr<DecoderPool::Decoder> dec = decoders_->Take();
+  struct ReturnOnExit {
+    DecoderPool* pool;
+    std::unique_ptr<DecoderPool::Decoder>* dec;
+    ~ReturnOnExit() { pool->Return(std::move(*dec)); }
+  } return_on_exit{decoders_.get(), &dec};
+
+  KVSTASH_RETURN_IF_ERROR(disk_->GetBlob(model, piece.hash, &dec->blob));
+  // The header must name this block and hold the tokens we matched; checked
+  // before writing a byte into the caller's cache.
+  KVSTASH_ASSIGN_OR_RETURN(BlockHeader header, ParseBlockHeader(dec->blob));
+  if (header.model != model || header.hash != piece.hash || header.shape != info.shape ||
+      header.tokens.size() != piece.block_tokens ||
+      !std::equal(tokens.begin() + piece.p0, tokens.begin() + piece.p0 + piece.n,
+                  header.tokens.begin())) {
+    return Status::Corruption("block " + piece.hash.ToHex() +
+                              ": header does not match its key (model, hash, shape or tokens)");
+  }
+  const bool cpu_view = view.keys[0].is_cpu();
+  if (cpu_view) {
+    KVSTASH_RETURN_IF_ERROR(
+        dec->codec
+            .Decode(dec->blob,
+                    ViewScatterMap(view, info.shape, piece.block_tokens, piece.p0, piece.n))
+            .status());
+  } else {
+    // Decode on the host, then one copy per layer to the device.
+    KVSTASH_ASSIGN_OR_RETURN(c10::ScalarType type, ToScalarType(info.shape.dtype));
+    at::Tensor staging;
+    KVSTASH_RETURN_IF_ERROR(CatchTorch("allocate staging block", [&] {
+      staging = at::empty({info.shape.layers, 2, info.shape.kv_heads,
+                           static_cast<int64_t>(piece.block_tokens), info.shape.head_dim},
+                          at::TensorOptions().dtype(type));
+      return Status::OK();
+    }));
+    ScatterMap whole = {{0, static_cast<char*>(staging.data_ptr()), header.raw_bytes}};
+    KVSTASH_RETURN_IF_ERROR(dec->codec.Decode(dec->blob, whole).status());
+    KVSTASH_RETURN_IF_ERROR(CopyBlockToView(staging, info.shape, piece.p0, piece.n, view));
+  }
+
+  if (options_.promote_on_hit && writer_ && device_tier_->budget_bytes() > 0) {
+    // Decode again on the writer thread into a tier-owned tensor, so the
+    // caller never waits for (or page-faults on) the promotion.
+    auto blob = std::make_shared<std::string>(dec->blob);
+    const uint64_t raw = header.raw_bytes;
+    writer_->EnqueueTask(
+        [this, blob, header, info, raw] {
+          auto block = std::make_shared<CachedBlock>();
+          block->model = header.model;
+          block->hash = header.hash;
+          block->parent = header.parent;
+          block->tokens = header.tokens;
+          block->shape = info.shape;
+          block->bytes = raw;
+          block->persisted = true;
+          BlockCodec codec;
+          Status s = CatchTorch("promote block", [&] {
+            auto type = ToScalarType(info.shape.dtype);
+            if (!type.ok()) return type.status();
+            at::Tensor host = at::empty({info.shape.layers, 2, info.shape.kv_heads,
+                                         static_cast<int64_t>(header.tokens.size()),
+                                         info.shape.head_dim},
+                                        at::TensorOptions().dtype(*type));
+            ScatterMap whole = {{0, static_cast<char*>(host.data_ptr()), raw}};
+            KVSTASH_RETURN_IF_ERROR(codec.Decode(*blob, whole).status());
+            block->kv = device_.is_cpu() ? host : host.to(device_);
+            return Status::OK();
+          });
+          if (!s.ok()) return;
+          ++counters_.promotions;
+          (void)device_tier_->Insert(block);  // already on disk: evictions need no spill
+        },
+        raw);
+  }
+  return Status::OK();
+}
+
+Result<LoadResult> Store::Load(const ModelId& model, const std::vector<int32_t>& tokens,
+                               const KvCacheView& view) {
+  KVSTASH_ASSIGN_OR_RETURN(ModelInfo info, Info(model));
+  KVSTASH_ASSIGN_OR_RETURN(PrefixMatch match, Match(model, tokens));
+  LoadResult result;
+  if (match.tokens == 0) {
+    counters_.miss_tokens += tokens.size();
+    return result;
+  }
+  KVSTASH_RETURN_IF_ERROR(ValidateKvView(view, info.shape, match.tokens));
+  for (const PrefixMatch::Piece& piece : match.pieces) {
+    Tier tier = piece.tier;
+    Status s;
+    CachedBlockPtr cached =
+        tier == Tier::kDevice ? device_tier_->Lookup(model, piece.hash) : nullptr;
+    if (cached) {
+      s = CopyBlockToView(cached->kv, info.shape, piece.p0, piece.n, view);
+    } else if (disk_) {
+      // A device block evicted since Match() is usually on disk.
+      tier = Tier::kDisk;
+      s = LoadFromDisk(model, info, piece, tokens, view);
+      if (s.IsCorruption()) {
+        DropCorrupt(model, piece.hash, s);
+        ++result.corrupt_blocks;
+      }
+    } else {
+      s = Status::NotFound("block evicted");
+    }
+    if (!s.ok()) {
+      if (!s.IsCorruption() && !s.IsNotFound()) return s;  // I/O and usage errors surface
+      break;  // the prefix ends here: the caller prefills the rest
+    }
+    RecordAccess(model, piece.hash);
+    result.tokens = piece.p0 + piece.n;
+    (tier == Tier::kDevice ? result.device_tokens : result.disk_tokens) += piece.n;
+  }
+  counters_.hit_tokens_device += result.device_tokens;
+  counters_.hit_tokens_disk += result.disk_tokens;
+  counters_.miss_tokens += tokens.size() - result.tokens;
+  return result;
+}
+
+void Store::AddBlock(CachedBlockPtr block) {
+  ++counters_.blocks_inserted;
+  if (writer_ && options_.spill_policy == SpillPolicy::kWriteThrough) {
+    block->persisted = true;
+    writer_->EnqueueBlock(block);
+  }
+  for (CachedBlockPtr& evicted : device_tier_->Insert(std::move(block))) {
+    if (writer_ && !evicted->persisted.exchange(true)) writer_->EnqueueBlock(std::move(evicted));
+  }
+}
+
+void Store::SupersedePartials(const ModelId& model, const BlockHash& parent, const int32_t* tokens,
+                              size_t n) {
+  // A shorter block that is a prefix of this full one can never be the best
+  // match again: drop it from both tiers.
+  for (const CachedBlockPtr& child : device_tier_->Children(model, parent)) {
+    if (child->tokens.size() < n && CommonPrefix(child->tokens, tokens, n) == child->tokens.size()) {
+      device_tier_->Erase(model, child->hash);
+    }
+  }
+  if (!disk_ || !writer_) return;
+  auto children = disk_->Children(model, parent);
+  if (!children.ok()) return;
+  for (const BlockHash& hash : *children) {
+    auto meta = disk_->GetMeta(model, hash);
+    if (!meta.ok() || meta->tokens.size() >= n ||
+        CommonPrefix(meta->tokens, tokens, n) != meta->tokens.size()) {
+      continue;
+    }
+    // Through the writer, so it runs after a queued write of that block.
+    writer_->EnqueueTask(
+        [this, model, hash, parent] { (void)disk_->DeleteBlock(model, hash, parent); }, 0);
+  }
+}
+
+Result<InsertResult> Store::Insert(const ModelId& model, const std::vector<int32_t>& tokens,
+                                   const KvCacheView& view) {
+  if (closed_) return Status::Aborted("store is closed");
+  if (options_.read_only) return Status::NotSupported("insert: store opened read-only");
+  KVSTASH_ASSIGN_OR_RETURN(ModelInfo info, Info(model));
+  InsertResult result;
+  if (tokens.empty()) return result;
+  KVSTASH_RETURN_IF_ERROR(ValidateKvView(view, info.shape, tokens.size()));
+  const size_t block_tokens = info.block_tokens;
+  BlockHash parent = kRootBlockHash;
+  for (size_t pos = 0; pos < tokens.size();) {
+    const size_t len = std::min(block_tokens, tokens.size() - pos);
+    const int32_t* query = tokens.data() + pos;
+    const BlockHash hash = HashBlock(model, parent, query, len);
+
+    // Already stored under this hash?
+    bool present = false, collision = false;
+    if (CachedBlockPtr b = device_tier_->Lookup(model, hash)) {
+      present = TokensEqual(b->tokens, query, len);
+      collision = !present;
+    } else if (disk_) {
+      auto meta = disk_->GetMeta(model, hash);
+      if (meta.ok()) {
+        present = TokensEqual(meta->tokens, query, len) && meta->parent == parent;
+        collision = !present;
+      }
+    }
+    if (collision) {
+      // Another block owns this hash; nothing after it could ever match.
+      ++counters_.hash_collisions;
+      break;
+    }
+    if (!present && len < block_tokens) {
+      // A partial tail already covered by a longer stored continuation.
+      PrefixMatch::Piece best;
+      BestChild(model, parent, query, len, &best);
+      present = best.n == len;
+    }
+    if (present) {
+      ++result.blocks_present;
+      ++counters_.blocks_already_present;
+    } else {
+      KVSTASH_ASSIGN_OR_RETURN(at::Tensor kv, GatherBlock(view, info.shape, pos, len, device_));
+      auto block = std::make_shared<CachedBlock>();
+      block->model = model;
+      block->hash = hash;
+      block->parent = parent;
+      block->tokens.assign(query, query + len);
+      block->shape = info.shape;
+      block->kv = std::move(kv);
+      block->bytes = info.shape.RawBytes(len);
+      if (len == block_tokens) SupersedePartials(model, parent, query, len);
+      AddBlock(std::move(block));
+      ++result.blocks_added;
+    }
+    parent = hash;
+    pos += len;
+    result.tokens_stored = pos;
+  }
+  return result;
+}
+
+Status Store::Flush() {
+  if (!writer_) return Status::OK();
+  writer_->EnqueueTask([this] { (void)FlushAccessRecords(); }, 0);
+  Status s = writer_->Drain();
+  if (options_.sync_on_flush) {
+    Status sync = disk_->SyncWal();
+    if (s.ok()) s = sync;
+  }
+  return s;
+}
+
+Status Store::Refresh() {
+  if (!disk_) return Status::OK();
+  return disk_->CatchUp();
+}
+
+Status Store::Close() {
+  if (closed_) return Status::OK();
+  closed_ = true;
+  Status s;
+  if (writer_) {
+    for (CachedBlockPtr& block : device_tier_->All()) {
+      if (!block->persisted.exchange(true)) writer_->EnqueueBlock(std::move(block));
+    }
+    s = Flush();
+    writer_.reset();
+  }
+  disk_.reset();
+  return s;
+}
+
+StoreStats Store::Stats() const {
+  StoreStats st;
+  st.hit_tokens_device = counters_.hit_tokens_device;
+  st.hit_tokens_disk = counters_.hit_tokens_disk;
+  st.miss_tokens = counters_.miss_tokens;
+  st.blocks_inserted = counters_.blocks_inserted;
+  st.blocks_already_present = counters_.blocks_already_present;
+  st.hash_collisions = counters_.hash_collisions;
+  st.corrupt_blocks = counters_.corrupt_blocks;
+  st.promotions = counters_.promotions;
+  st.device_blocks = device_tier_->size();
+  st.device_bytes = device_tier_->bytes();
+  st.device_budget_bytes = device_tier_->budget_bytes();
+  if (writer_) {
+    st.disk_blocks_written = writer_->blocks_written();
+    st.disk_bytes_written = writer_->bytes_written();
+    st.disk_write_errors = writer_->write_errors();
+    st.pending_write_bytes = writer_->pending_bytes();
+  }
+  return st;
+}
+
+}  // namespace kvstash

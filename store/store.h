@@ -1,0 +1,214 @@
+// Store: kvstash's persistent, tiered store of KV blocks.
+//
+// An inference process asks, for each request, how much of its token
+// sequence is already cached, loads that prefix's K/V straight into its own
+// KV cache, prefills only the rest, and inserts the new blocks:
+//
+//   KVSTASH_ASSIGN_OR_RETURN(ModelId model, store->RegisterModel(description));
+//   KVSTASH_ASSIGN_OR_RETURN(LoadResult loaded, store->Load(model, tokens, cache));
+//   ... run the model on tokens [loaded.tokens, n) ...
+//   KVSTASH_ASSIGN_OR_RETURN(InsertResult ins, store->Insert(model, tokens, cache));
+//
+// Sequences are split into blocks of `block_tokens` tokens (from the model's
+// description); a sequence may end in one shorter block. A block is found by
+// its chained hash and its stored tokens are compared with the query on
+// every hit, so a hash collision is a miss. The first block that is not
+// stored ends a match, except that any stored block continuing the matched
+// prefix contributes its longest common token prefix with the query: a
+// prompt repeated exactly reuses all of it, and one that diverges mid-block
+// reuses up to the divergence.
+//
+// Tiers: a device-memory LRU (StoreOptions::device_budget_bytes), then the
+// RocksDB disk tier (StoreOptions::path). See StoreOptions::spill_policy.
+//
+// Durability: a block inserted by Insert() is durable (it survives kill -9 of
+// this process, and power loss if sync_on_flush) once a later Flush() has
+// returned OK. Under kWriteThrough a block usually reaches disk within
+// milliseconds of Insert(), and survives kill -9 from then on even without
+// Flush(), but only Flush() acknowledges it. Close() flushes.
+//
+// Integrity: every block read from disk is checksummed and its header is
+// compared with its key; a block that fails is counted, deleted (unless
+// read-only) and treated as a miss, never returned.
+//
+// Thread-safety: all methods may be called concurrently, except that Close()
+// must not race with other calls. Only one process may open a store
+// read-write; a second gets Busy. Read-only instances may open it meanwhile.
+#ifndef KVSTASH_STORE_STORE_H_
+#define KVSTASH_STORE_STORE_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "serde/block_hash.h"
+#include "serde/model_id.h"
+#include "serde/status.h"
+#include "store/kv_tensors.h"
+#include "store/store_options.h"
+
+namespace kvstash {
+
+class DeviceTier;
+class DiskTier;
+class WriteBehind;
+
+enum class Tier : uint8_t { kDevice = 0, kDisk = 1 };
+const char* TierName(Tier tier);
+
+// The cached prefix [0, tokens) of a query, as pieces of stored blocks.
+struct PrefixMatch {
+  struct Piece {
+    BlockHash hash;
+    Tier tier = Tier::kDevice;
+    size_t p0 = 0;            // first position this piece covers
+    size_t n = 0;             // tokens used from the block: [p0, p0 + n)
+    size_t block_tokens = 0;  // tokens the stored block holds (>= n)
+  };
+  size_t tokens = 0;
+  size_t device_tokens = 0;
+  size_t disk_tokens = 0;
+  std::vector<Piece> pieces;
+};
+
+struct LoadResult {
+  size_t tokens = 0;  // positions [0, tokens) of the view now hold cached K/V
+  size_t device_tokens = 0;
+  size_t disk_tokens = 0;
+  size_t corrupt_blocks = 0;  // blocks found corrupt (and dropped) during this load
+};
+
+struct InsertResult {
+  size_t blocks_added = 0;
+  size_t blocks_present = 0;  // already stored (or covered by a longer block)
+  size_t tokens_stored = 0;   // leading tokens of the sequence now cached
+};
+
+struct StoreStats {
+  uint64_t hit_tokens_device = 0;
+  uint64_t hit_tokens_disk = 0;
+  uint64_t miss_tokens = 0;  // queried by Load() but not found
+  uint64_t blocks_inserted = 0;
+  uint64_t blocks_already_present = 0;
+  uint64_t hash_collisions = 0;
+  uint64_t corrupt_blocks = 0;
+  uint64_t promotions = 0;
+  uint64_t device_blocks = 0;
+  uint64_t device_bytes = 0;
+  uint64_t device_budget_bytes = 0;
+  uint64_t disk_blocks_written = 0;
+  uint64_t disk_bytes_written = 0;  // encoded bytes
+  uint64_t disk_write_errors = 0;
+  uint64_t pending_write_bytes = 0;
+};
+
+class Store {
+ public:
+  // Opens (creating if needed) the store. Busy if another process holds it
+  // read-write; IOError/Corruption from RocksDB otherwise.
+  static Result<std::unique_ptr<Store>> Open(const StoreOptions& options);
+  // Closes (flushing) if Close() was not called; errors are logged.
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Registers a model (persisting its description) and returns its id.
+  // Idempotent. InvalidArgument for an incomplete description.
+  Result<ModelId> RegisterModel(const ModelDescription& description);
+  // The description of a registered model (from memory or the disk registry).
+  Result<ModelDescription> GetModel(const ModelId& model);
+
+  // The longest cached prefix of `tokens` (does not read block payloads).
+  // NotFound if the model is not registered.
+  Result<PrefixMatch> Match(const ModelId& model, const std::vector<int32_t>& tokens);
+
+  // Matches `tokens` and writes the cached prefix's K/V into positions
+  // [0, result.tokens) of `view` (which must match the model's KV shape and
+  // dtype and hold enough positions). A block found corrupt ends the load
+  // early: the result then covers less than Match() promised, never wrong data.
+  Result<LoadResult> Load(const ModelId& model, const std::vector<int32_t>& tokens,
+                          const KvCacheView& view);
+
+  // Stores the K/V of `tokens` (positions [0, tokens.size()) of `view`),
+  // skipping blocks already stored. NotSupported on a read-only store.
+  Result<InsertResult> Insert(const ModelId& model, const std::vector<int32_t>& tokens,
+                              const KvCacheView& view);
+
+  // Waits until every block inserted before the call is on disk and the
+  // write-ahead log is synced (if sync_on_flush). Returns the first
+  // background write error since the previous Flush().
+  Status Flush();
+
+  // Read-only stores: see what the writer has written since open.
+  Status Refresh();
+
+  // Flushes, writes device-only blocks (kOnEvict), closes the disk tier.
+  // Idempotent; the store is unusable afterwards.
+  Status Close();
+
+  StoreStats Stats() const;
+  const StoreOptions& options() const { return options_; }
+  c10::Device device() const { return device_; }
+  // The disk tier, or nullptr without one (for tools and gc).
+  DiskTier* disk() const { return disk_.get(); }
+
+ private:
+  struct ModelInfo {
+    ModelDescription description;
+    BlockShape shape;
+    size_t block_tokens = 0;
+  };
+  struct Counters {
+    std::atomic<uint64_t> hit_tokens_device{0}, hit_tokens_disk{0}, miss_tokens{0};
+    std::atomic<uint64_t> blocks_inserted{0}, blocks_already_present{0}, hash_collisions{0};
+    std::atomic<uint64_t> corrupt_blocks{0}, promotions{0};
+  };
+  class DecoderPool;
+
+  Store(const StoreOptions& options, c10::Device device);
+
+  Result<ModelInfo> Info(const ModelId& model);
+  BlockHash HashBlock(const ModelId& model, const BlockHash& parent, const int32_t* tokens,
+                      size_t n) const;
+  // Best continuation of `parent` among stored blocks: the one sharing the
+  // longest token prefix with `query[0, len)`.
+  void BestChild(const ModelId& model, const BlockHash& parent, const int32_t* query, size_t len,
+                 PrefixMatch::Piece* best);
+  void AddBlock(std::shared_ptr<struct CachedBlock> block);
+  void SupersedePartials(const ModelId& model, const BlockHash& parent, const int32_t* tokens,
+                         size_t n);
+  // Loads one disk piece into `view`; Corruption drops the block.
+  Status LoadFromDisk(const ModelId& model, const ModelInfo& info, const PrefixMatch::Piece& piece,
+                      const std::vector<int32_t>& tokens, const KvCacheView& view);
+  void DropCorrupt(const ModelId& model, const BlockHash& hash, const Status& why);
+  void RecordAccess(const ModelId& model, const BlockHash& hash);
+  Status FlushAccessRecords();
+
+  const StoreOptions options_;
+  const c10::Device device_;
+  std::unique_ptr<DeviceTier> device_tier_;
+  std::unique_ptr<DiskTier> disk_;
+  std::unique_ptr<WriteBehind> writer_;
+  std::unique_ptr<DecoderPool> decoders_;
+  Counters counters_;
+  bool closed_ = false;
+
+  std::mutex models_mu_;
+  std::unordered_map<ModelId, ModelInfo, Hash128Hasher> models_;
+
+  std::mutex access_mu_;
+  // (model, hash) -> hits since the last flush of access records.
+  std::unordered_map<ModelId, std::unordered_map<BlockHash, uint64_t, Hash128Hasher>,
+                     Hash128Hasher>
+      access_;
+  size_t access_count_ = 0;
+};
+
+}  // namespace kvstash
+
+#endif  // KVSTASH_STORE_STORE_H_

@@ -1,0 +1,83 @@
+// Options of a Store. Every field states its default.
+#ifndef KVSTASH_STORE_STORE_OPTIONS_H_
+#define KVSTASH_STORE_STORE_OPTIONS_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "serde/block_codec.h"
+#include "serde/block_hash.h"
+#include "serde/status.h"
+
+namespace kvstash {
+
+// When blocks reach the disk tier.
+enum class SpillPolicy {
+  // A background writer persists every inserted block soon after Insert
+  // returns; device-tier eviction then only drops memory. Survives kill -9
+  // for every block the writer has written, and power loss after Flush().
+  kWriteThrough,
+  // Blocks reach disk only when evicted from the device tier, and at Close().
+  // Less disk traffic; a crash loses what was only in device memory.
+  kOnEvict,
+};
+
+using BlockHashFunction = std::function<BlockHash(const ModelId& model, const BlockHash& parent,
+                                                  const int32_t* tokens, size_t num_tokens)>;
+
+struct StoreOptions {
+  // Directory of the disk tier (created if missing). Empty: no disk tier,
+  // only device memory. Default: empty; see DefaultStoreDir().
+  std::string path;
+
+  // Open the disk tier read-only: Insert fails with NotSupported, and no
+  // lock is taken, so a writer may hold the store at the same time.
+  // Default: false.
+  bool read_only = false;
+
+  // Byte budget of the device-memory LRU tier. 0 disables the tier (blocks go
+  // straight to the writer). Default: 1 GiB.
+  uint64_t device_budget_bytes = 1ull << 30;
+
+  // Device of the LRU tier: "auto" (CUDA when libtorch has it, else CPU),
+  // "cpu", "cuda", "cuda:N". Default: "auto".
+  std::string device = "auto";
+
+  // Default: kWriteThrough.
+  SpillPolicy spill_policy = SpillPolicy::kWriteThrough;
+
+  // How blocks are encoded on disk. Default: zstd over byte planes, level 1.
+  EncodeOptions encode;
+
+  // Inserts block (backpressure) while more than this many raw bytes wait for
+  // the background writer. Default: 256 MiB.
+  uint64_t max_pending_write_bytes = 256ull << 20;
+
+  // Copy blocks found on disk into the device tier (in the background, so a
+  // load never waits for it). Default: true.
+  bool promote_on_hit = true;
+
+  // fsync the write-ahead log in Flush(), so flushed blocks survive power
+  // loss, not only a process crash. Default: true.
+  bool sync_on_flush = true;
+
+  // RocksDB tuning for the disk tier (see docs/architecture.md for the
+  // measurements behind the defaults).
+  // Keep block bytes in blob files (RocksDB's integrated BlobDB) instead of
+  // inline in SSTs. Default: true.
+  bool blob_files = true;
+  // Cache for blob values or SST blocks. Default: 64 MiB.
+  uint64_t read_cache_bytes = 64ull << 20;
+
+  // Test seam: replaces ComputeBlockHash (e.g. to force collisions).
+  // Default: empty (the real hash).
+  BlockHashFunction hash_function_for_testing;
+};
+
+// $KVSTASH_DIR, else $XDG_CACHE_HOME/kvstash, else ~/.cache/kvstash.
+std::string DefaultStoreDir();
+
+}  // namespace kvstash
+
+#endif  // KVSTASH_STORE_STORE_OPTIONS_H_

@@ -1,0 +1,80 @@
+// WriteBehind: the store's background thread that encodes blocks and writes
+// them to the disk tier, off the request path.
+//
+// Order: work runs in submission order on one thread. Memory is bounded:
+// Enqueue blocks while more than `max_pending_bytes` raw bytes wait.
+// Errors (a full disk, say) do not stop the thread: they are logged once per
+// kind, counted, and returned by the next Drain().
+//
+// Thread-safety: all methods may be called concurrently.
+#ifndef KVSTASH_STORE_WRITE_BEHIND_INTERNAL_H_
+#define KVSTASH_STORE_WRITE_BEHIND_INTERNAL_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "serde/block_codec.h"
+#include "store/device_tier.h"
+#include "store/disk_tier.h"
+
+namespace kvstash {
+
+class WriteBehind {
+ public:
+  WriteBehind(DiskTier* disk, const EncodeOptions& encode, uint64_t max_pending_bytes);
+  // Finishes queued work, then stops the thread.
+  ~WriteBehind();
+
+  // Queues `block` to be encoded and written.
+  void EnqueueBlock(CachedBlockPtr block);
+  // Queues `task` to run on the writer thread (e.g. a promotion).
+  // `bytes` counts against the pending budget.
+  void EnqueueTask(std::function<void()> task, uint64_t bytes);
+
+  // Waits until everything queued before the call has run; returns the first
+  // write error since the previous Drain(), or OK.
+  Status Drain();
+
+  uint64_t blocks_written() const;
+  uint64_t bytes_written() const;  // encoded bytes
+  uint64_t write_errors() const;
+  uint64_t pending_bytes() const;
+
+ private:
+  struct Item {
+    CachedBlockPtr block;
+    std::function<void()> task;
+    uint64_t bytes = 0;
+  };
+
+  void Enqueue(Item item);
+  void Run();
+  void WriteBatch(std::deque<Item>& items);
+
+  DiskTier* const disk_;
+  const EncodeOptions encode_;
+  const uint64_t max_pending_bytes_;
+  BlockCodec codec_;  // used only by the writer thread
+
+  mutable std::mutex mu_;
+  std::condition_variable work_cv_;   // writer waits for work
+  std::condition_variable space_cv_;  // producers wait for budget; Drain waits for progress
+  std::deque<Item> queue_;
+  uint64_t pending_bytes_ = 0;
+  uint64_t submitted_ = 0;  // items ever queued
+  uint64_t completed_ = 0;  // items ever finished
+  uint64_t blocks_written_ = 0;
+  uint64_t bytes_written_ = 0;
+  uint64_t write_errors_ = 0;
+  Status first_error_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace kvstash
+
+#endif  // KVSTASH_STORE_WRITE_BEHIND_INTERNAL_H_
