@@ -1,5 +1,7 @@
 #include "store/store.h"
 
+#include "store/disk_tier.h"
+
 #include <gtest/gtest.h>
 
 #include "tests/store/store_test_util.h"
@@ -56,6 +58,269 @@ TEST(StoreTest, InsertCloseReopenLoadsEqualBytes) {
   EXPECT_EQ(loaded->tokens, 100u);
   EXPECT_EQ(loaded->disk_tokens, 100u);
   EXPECT_TRUE(PrefixEqual(dst, kv, 100));
+}
+
+TEST(StoreTest, ExactRepeatReusesEverythingFromDevice) {
+  TempDir dir;
+  const auto desc = TestModel(DType::kBF16);
+  auto store = OpenStore(dir.path());
+  auto model = store->RegisterModel(desc);
+  ASSERT_OK(model.status());
+  const auto tokens = Iota(37);  // 2 full blocks + 5
+  const auto kv = MakeKv(desc, tokens, 64);
+  ASSERT_OK(store->Insert(*model, tokens, kv).status());
+  auto dst = MakeKv(desc, {}, 64);
+  auto loaded = store->Load(*model, tokens, dst);
+  ASSERT_OK(loaded.status());
+  EXPECT_EQ(loaded->tokens, 37u);
+  EXPECT_EQ(loaded->device_tokens, 37u);
+  EXPECT_TRUE(PrefixEqual(dst, kv, 37));
+  // Untouched positions stay as they were.
+  EXPECT_EQ(dst.keys[0].narrow(1, 37, 27).abs().sum().item<float>(), 0.0f);
+}
+
+TEST(StoreTest, ExtendingAndDivergingPromptsReuseExactlyTheSharedPrefix) {
+  TempDir dir;
+  const auto desc = TestModel();
+  auto store = OpenStore(dir.path());
+  auto model = store->RegisterModel(desc).value();
+  const auto base = Iota(37);
+  ASSERT_OK(store->Insert(model, base, MakeKv(desc, base, 64)).status());
+
+  // Extends the cached prompt: all 37 cached tokens are reused, including the
+  // 5 of the partial block.
+  auto longer = Iota(60);
+  auto m = store->Match(model, longer);
+  ASSERT_OK(m.status());
+  EXPECT_EQ(m->tokens, 37u);
+
+  // Diverges in the middle of the third block (position 40) after inserting
+  // the longer one: reuse stops at the divergence.
+  ASSERT_OK(store->Insert(model, longer, MakeKv(desc, longer, 64)).status());
+  auto diverging = longer;
+  diverging[40] = 9999;
+  auto kv_div = MakeKv(desc, diverging, 64);
+  auto dst = MakeKv(desc, {}, 64);
+  auto loaded = store->Load(model, diverging, dst);
+  ASSERT_OK(loaded.status());
+  EXPECT_EQ(loaded->tokens, 40u);
+  EXPECT_TRUE(PrefixEqual(dst, kv_div, 40));
+
+  // Diverging in the first block, at position 0: nothing.
+  auto other = longer;
+  other[0] = 4242;
+  EXPECT_EQ(store->Match(model, other)->tokens, 0u);
+}
+
+TEST(StoreTest, SharedPrefixIsStoredOnce) {
+  TempDir dir;
+  const auto desc = TestModel();
+  auto store = OpenStore(dir.path());
+  auto model = store->RegisterModel(desc).value();
+  auto a = Iota(64);  // 4 blocks
+  auto b = Iota(64);
+  b[50] = 7777;  // shares blocks 0..2 (48 tokens)
+  auto ins_a = store->Insert(model, a, MakeKv(desc, a, 64));
+  auto ins_b = store->Insert(model, b, MakeKv(desc, b, 64));
+  ASSERT_OK(ins_a.status());
+  ASSERT_OK(ins_b.status());
+  EXPECT_EQ(ins_a->blocks_added, 4u);
+  EXPECT_EQ(ins_b->blocks_present, 3u);
+  EXPECT_EQ(ins_b->blocks_added, 1u);
+  ASSERT_OK(store->Flush());
+  size_t on_disk = 0;
+  ASSERT_OK(store->disk()->ForEachMeta(model, [&](const ModelId&, const BlockHash&,
+                                                  const Result<BlockMeta>& meta) {
+    EXPECT_TRUE(meta.ok());
+    ++on_disk;
+    return true;
+  }));
+  EXPECT_EQ(on_disk, 5u);
+  EXPECT_EQ(store->Match(model, a)->tokens, 64u);
+  EXPECT_EQ(store->Match(model, b)->tokens, 64u);
+}
+
+TEST(StoreTest, AnotherModelReusesNothing) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  const auto tokens = Iota(40);
+  auto m1 = store->RegisterModel(TestModel()).value();
+  ASSERT_OK(store->Insert(m1, tokens, MakeKv(TestModel(), tokens, 64)).status());
+  // Same shapes, different weights digest / tag / block size / dtype.
+  auto d2 = TestModel();
+  d2.weights_digest = "ffffffffffffffffffffffffffffffff";
+  auto d3 = TestModel(DType::kF32, 16, "other-deployment");
+  auto d4 = TestModel(DType::kF32, 8);
+  auto d5 = TestModel(DType::kBF16);
+  for (const auto& d : {d2, d3, d4, d5}) {
+    auto id = store->RegisterModel(d);
+    ASSERT_OK(id.status());
+    EXPECT_NE(*id, m1);
+    EXPECT_EQ(store->Match(*id, tokens)->tokens, 0u);
+  }
+  EXPECT_EQ(store->Match(m1, tokens)->tokens, 40u);
+}
+
+TEST(StoreTest, UnregisteredModelIsNotFound) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  auto m = store->Match(ModelId{1, 2}, Iota(10));
+  EXPECT_TRUE(m.status().IsNotFound()) << m.status().ToString();
+}
+
+TEST(StoreTest, ForcedHashCollisionIsAMiss) {
+  TempDir dir;
+  StoreOptions options;
+  options.path = dir.path();
+  options.device = "cpu";
+  // Every block hashes to the same value.
+  options.hash_function_for_testing = [](const ModelId&, const BlockHash&, const int32_t*,
+                                         size_t) { return BlockHash{42, 42}; };
+  auto store = Store::Open(options).value();
+  const auto desc = TestModel();
+  auto model = store->RegisterModel(desc).value();
+  auto a = Iota(16);
+  auto b = Iota(16, 500);
+  ASSERT_OK(store->Insert(model, a, MakeKv(desc, a, 16)).status());
+  EXPECT_EQ(store->Match(model, a)->tokens, 16u);
+  // b's first block has the same hash but other tokens: a miss, not a's KV.
+  auto dst = MakeKv(desc, {}, 16);
+  auto loaded = store->Load(model, b, dst);
+  ASSERT_OK(loaded.status());
+  EXPECT_EQ(loaded->tokens, 0u);
+  EXPECT_GE(store->Stats().hash_collisions, 1u);
+  // And inserting b does not overwrite a.
+  ASSERT_OK(store->Insert(model, b, MakeKv(desc, b, 16)).status());
+  ASSERT_OK(store->Flush());
+  EXPECT_EQ(store->Match(model, a)->tokens, 16u);
+  EXPECT_EQ(store->Match(model, b)->tokens, 0u);
+}
+
+TEST(StoreTest, SmallDeviceBudgetSpillsAndLoadsBackFromDisk) {
+  TempDir dir;
+  const auto desc = TestModel();
+  const uint64_t block_bytes = testing::ShapeOf(desc).RawBytes(16);
+  for (SpillPolicy policy : {SpillPolicy::kWriteThrough, SpillPolicy::kOnEvict}) {
+    SCOPED_TRACE(policy == SpillPolicy::kOnEvict ? "on_evict" : "write_through");
+    TempDir sub;
+    auto store = OpenStore(sub.path(), 2 * block_bytes, policy);
+    auto model = store->RegisterModel(desc).value();
+    const auto tokens = Iota(160);  // 10 blocks, only 2 fit in device memory
+    const auto kv = MakeKv(desc, tokens, 160);
+    ASSERT_OK(store->Insert(model, tokens, kv).status());
+    EXPECT_LE(store->Stats().device_bytes, 2 * block_bytes);
+    ASSERT_OK(store->Flush());
+    auto dst = MakeKv(desc, {}, 160);
+    auto loaded = store->Load(model, tokens, dst);
+    ASSERT_OK(loaded.status());
+    EXPECT_EQ(loaded->tokens, 160u);
+    EXPECT_GE(loaded->disk_tokens, 128u);
+    EXPECT_TRUE(PrefixEqual(dst, kv, 160));
+  }
+}
+
+TEST(StoreTest, OnEvictPolicyPersistsEverythingAtClose) {
+  TempDir dir;
+  const auto desc = TestModel();
+  const auto tokens = Iota(50);
+  const auto kv = MakeKv(desc, tokens, 64);
+  {
+    auto store = OpenStore(dir.path(), 1ull << 30, SpillPolicy::kOnEvict);
+    auto model = store->RegisterModel(desc).value();
+    ASSERT_OK(store->Insert(model, tokens, kv).status());
+    ASSERT_OK(store->Flush());
+    EXPECT_EQ(store->Stats().disk_blocks_written, 0u);  // nothing evicted yet
+  }
+  auto store = OpenStore(dir.path());
+  auto model = store->RegisterModel(desc).value();
+  auto dst = MakeKv(desc, {}, 64);
+  auto loaded = store->Load(model, tokens, dst);
+  ASSERT_OK(loaded.status());
+  EXPECT_EQ(loaded->disk_tokens, 50u);
+  EXPECT_TRUE(PrefixEqual(dst, kv, 50));
+}
+
+TEST(StoreTest, GarbageOnDiskIsAMissCountedAndDropped) {
+  TempDir dir;
+  const auto desc = TestModel();
+  const auto tokens = Iota(64);
+  const auto kv = MakeKv(desc, tokens, 64);
+  ModelId model;
+  BlockHash victim;
+  {
+    auto store = OpenStore(dir.path());
+    model = store->RegisterModel(desc).value();
+    ASSERT_OK(store->Insert(model, tokens, kv).status());
+    victim = store->Match(model, tokens)->pieces[2].hash;
+    ASSERT_OK(store->Close());
+  }
+  {
+    // Overwrite block 2's value with garbage of the same size.
+    auto disk = DiskTier::Open(DiskTierOptions{dir.path()}).value();
+    std::string blob;
+    ASSERT_OK(disk->GetBlob(model, victim, &blob));
+    for (size_t i = 200; i < blob.size(); i += 97) blob[i] = static_cast<char>(blob[i] ^ 0x5a);
+    DiskBlockWrite w{model, victim, disk->GetMeta(model, victim).value(), blob};
+    ASSERT_OK(disk->PutBlocks({w}, true));
+  }
+  auto store = OpenStore(dir.path());
+  model = store->RegisterModel(desc).value();
+  auto dst = MakeKv(desc, {}, 64);
+  auto loaded = store->Load(model, tokens, dst);
+  ASSERT_OK(loaded.status());
+  EXPECT_EQ(loaded->tokens, 32u);  // blocks 0 and 1 only
+  EXPECT_EQ(loaded->corrupt_blocks, 1u);
+  EXPECT_EQ(store->Stats().corrupt_blocks, 1u);
+  EXPECT_TRUE(PrefixEqual(dst, kv, 32));
+  // Dropped: the next match stops before it without reading it again.
+  EXPECT_EQ(store->Match(model, tokens)->tokens, 32u);
+  EXPECT_TRUE(store->disk()->GetMeta(model, victim).status().IsNotFound());
+  // Inserting again repairs the chain.
+  ASSERT_OK(store->Insert(model, tokens, kv).status());
+  EXPECT_EQ(store->Match(model, tokens)->tokens, 64u);
+}
+
+TEST(StoreTest, SecondReadWriteOpenIsBusyAndReadOnlyWorks) {
+  TempDir dir;
+  const auto desc = TestModel();
+  const auto tokens = Iota(32);
+  auto writer = OpenStore(dir.path());
+  auto model = writer->RegisterModel(desc).value();
+  ASSERT_OK(writer->Insert(model, tokens, MakeKv(desc, tokens, 32)).status());
+  ASSERT_OK(writer->Flush());
+
+  StoreOptions options;
+  options.path = dir.path();
+  options.device = "cpu";
+  auto second = Store::Open(options);
+  ASSERT_FALSE(second.ok());
+  EXPECT_TRUE(second.status().IsBusy()) << second.status().ToString();
+  EXPECT_NE(second.status().message().find("in use by another process"), std::string::npos)
+      << second.status().ToString();
+
+  options.read_only = true;
+  auto reader = Store::Open(options);
+  ASSERT_OK(reader.status());
+  auto dst = MakeKv(desc, {}, 32);
+  auto loaded = (*reader)->Load(model, tokens, dst);
+  ASSERT_OK(loaded.status());
+  EXPECT_EQ(loaded->tokens, 32u);
+  EXPECT_TRUE((*reader)->Insert(model, tokens, dst).status().IsNotSupported());
+}
+
+TEST(StoreTest, ViewOfTheWrongShapeIsRejectedWithBothValues) {
+  TempDir dir;
+  const auto desc = TestModel();
+  auto store = OpenStore(dir.path());
+  auto model = store->RegisterModel(desc).value();
+  auto wrong = desc;
+  wrong.head_dim = 8;
+  const auto tokens = Iota(16);
+  auto s = store->Insert(model, tokens, MakeKv(wrong, tokens, 16)).status();
+  EXPECT_TRUE(s.IsInvalidArgument());
+  EXPECT_NE(s.message().find("2x8 != 2x16"), std::string::npos) << s.ToString();
+  auto small = store->Insert(model, tokens, MakeKv(desc, {}, 8)).status();
+  EXPECT_TRUE(small.IsInvalidArgument()) << small.ToString();
 }
 
 }  // namespace
