@@ -149,12 +149,11 @@ Result<std::unique_ptr<DiskTier>> DiskTier::Open(const DiskTierOptions& options)
   rocksdb::Status s;
   if (options.read_only) {
     std::random_device rd;
-    impl->secondary_path = std::filesystem::temp_directory_path().string() +
-                           "/kvstash-secondary-" + std::to_string(getpid()) + "-" +
-                           std::to_string(rd());
+    impl->secondary_path = std::filesystem::temp_directory_path().string() + "/kvstash-secondary-" +
+                           std::to_string(getpid()) + "-" + std::to_string(rd());
     s = rocksdb::DB::OpenAsSecondary(rocksdb::Options(db_options, small_family(false)),
-                                     options.path, impl->secondary_path, families,
-                                     &impl->handles, &raw);
+                                     options.path, impl->secondary_path, families, &impl->handles,
+                                     &raw);
   } else {
     s = rocksdb::DB::Open(db_options, options.path, families, &impl->handles, &raw);
   }
@@ -281,7 +280,8 @@ Status DiskTier::ForEachMeta(
     if (k.size() != kKeySize) continue;
     ModelId m = Hash128::DecodeFrom(k.data());
     BlockHash h = Hash128::DecodeFrom(k.data() + Hash128::kEncodedSize);
-    Result<BlockMeta> meta = BlockMeta::Decode(std::string_view(it->value().data(), it->value().size()));
+    Result<BlockMeta> meta =
+        BlockMeta::Decode(std::string_view(it->value().data(), it->value().size()));
     if (!fn(m, h, meta)) break;
   }
   return FromRocks(it->status(), "scan block metadata");

@@ -69,8 +69,8 @@ Status ValidateKvView(const KvCacheView& view, const BlockShape& shape, size_t m
       if (r.size(0) != shape.kv_heads || r.size(2) != shape.head_dim) {
         return Status::InvalidArgument(
             "mismatched " + what + " shape " + Dims(t) + " (kv_heads x head_dim " +
-            std::to_string(r.size(0)) + "x" + std::to_string(r.size(2)) + " != " +
-            std::to_string(shape.kv_heads) + "x" + std::to_string(shape.head_dim) + ")");
+            std::to_string(r.size(0)) + "x" + std::to_string(r.size(2)) +
+            " != " + std::to_string(shape.kv_heads) + "x" + std::to_string(shape.head_dim) + ")");
       }
       if (r.size(1) < static_cast<int64_t>(min_capacity)) {
         return Status::InvalidArgument(what + " holds " + std::to_string(r.size(1)) +

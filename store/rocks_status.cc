@@ -1,6 +1,6 @@
-#include "store/rocks_status_internal.h"
-
 #include <string>
+
+#include "store/rocks_status_internal.h"
 
 namespace kvstash {
 

@@ -96,8 +96,17 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
     disk_options.read_cache_bytes = options.read_cache_bytes;
     KVSTASH_ASSIGN_OR_RETURN(store->disk_, DiskTier::Open(disk_options));
     if (!options.read_only) {
-      store->writer_ = std::make_unique<WriteBehind>(store->disk_.get(), options.encode,
-                                                     options.max_pending_write_bytes);
+      Store* self = store.get();
+      store->writer_ = std::make_unique<WriteBehind>(
+          store->disk_.get(), options.encode, options.max_pending_write_bytes,
+          [self](const CachedBlockPtr& block, const Status&) {
+            std::lock_guard<std::mutex> lock(self->pending_mu_);
+            auto model = self->pending_.find(block->model);
+            if (model == self->pending_.end()) return;
+            auto it = model->second.find(block->hash);
+            if (it != model->second.end() && it->second == block) model->second.erase(it);
+            if (model->second.empty()) self->pending_.erase(model);
+          });
     }
   }
   return store;
@@ -121,7 +130,8 @@ Result<ModelId> Store::RegisterModel(const ModelDescription& description) {
       description.block_tokens == 0 || description.block_tokens > kMaxBlockTokens) {
     return Status::InvalidArgument(
         "model description needs positive num_layers, num_kv_heads, head_dim and block_tokens "
-        "(at most " + std::to_string(kMaxBlockTokens) + ")");
+        "(at most " +
+        std::to_string(kMaxBlockTokens) + ")");
   }
   KVSTASH_ASSIGN_OR_RETURN(std::string text, description.ToCanonicalText());
   ModelId id = Xxh3Hash128(text);
@@ -171,7 +181,17 @@ Result<ModelDescription> Store::GetModel(const ModelId& model) {
 
 void Store::BestChild(const ModelId& model, const BlockHash& parent, const int32_t* query,
                       size_t len, PrefixMatch::Piece* best) {
-  for (const CachedBlockPtr& child : device_tier_->Children(model, parent)) {
+  std::vector<CachedBlockPtr> in_memory = device_tier_->Children(model, parent);
+  {
+    std::lock_guard<std::mutex> lock(pending_mu_);
+    auto it = pending_.find(model);
+    if (it != pending_.end()) {
+      for (const auto& [hash, block] : it->second) {
+        if (block->parent == parent) in_memory.push_back(block);
+      }
+    }
+  }
+  for (const CachedBlockPtr& child : in_memory) {
     size_t n = CommonPrefix(child->tokens, query, len);
     if (n > best->n) {
       *best = PrefixMatch::Piece{child->hash, Tier::kDevice, 0, n, child->tokens.size()};
@@ -200,7 +220,7 @@ Result<PrefixMatch> Store::Match(const ModelId& model, const std::vector<int32_t
     if (len == block_tokens) {
       const BlockHash hash = HashBlock(model, parent, query, len);
       bool hit = false;
-      if (CachedBlockPtr b = device_tier_->Lookup(model, hash)) {
+      if (CachedBlockPtr b = FindInMemory(model, hash)) {
         if (TokensEqual(b->tokens, query, len)) {
           match.pieces.push_back({hash, Tier::kDevice, pos, len, len});
           hit = true;
@@ -350,10 +370,10 @@ Status Store::LoadFromDisk(const ModelId& model, const ModelInfo& info,
           Status s = CatchTorch("promote block", [&] {
             auto type = ToScalarType(info.shape.dtype);
             if (!type.ok()) return type.status();
-            at::Tensor host = at::empty({info.shape.layers, 2, info.shape.kv_heads,
-                                         static_cast<int64_t>(header.tokens.size()),
-                                         info.shape.head_dim},
-                                        at::TensorOptions().dtype(*type));
+            at::Tensor host =
+                at::empty({info.shape.layers, 2, info.shape.kv_heads,
+                           static_cast<int64_t>(header.tokens.size()), info.shape.head_dim},
+                          at::TensorOptions().dtype(*type));
             ScatterMap whole = {{0, static_cast<char*>(host.data_ptr()), raw}};
             KVSTASH_RETURN_IF_ERROR(codec.Decode(*blob, whole).status());
             block->kv = device_.is_cpu() ? host : host.to(device_);
@@ -361,7 +381,7 @@ Status Store::LoadFromDisk(const ModelId& model, const ModelInfo& info,
           });
           if (!s.ok()) return;
           ++counters_.promotions;
-          (void)device_tier_->Insert(block);  // already on disk: evictions need no spill
+          AddToDeviceTier(block);
         },
         raw);
   }
@@ -381,8 +401,7 @@ Result<LoadResult> Store::Load(const ModelId& model, const std::vector<int32_t>&
   for (const PrefixMatch::Piece& piece : match.pieces) {
     Tier tier = piece.tier;
     Status s;
-    CachedBlockPtr cached =
-        tier == Tier::kDevice ? device_tier_->Lookup(model, piece.hash) : nullptr;
+    CachedBlockPtr cached = tier == Tier::kDevice ? FindInMemory(model, piece.hash) : nullptr;
     if (cached) {
       s = CopyBlockToView(cached->kv, info.shape, piece.p0, piece.n, view);
     } else if (disk_) {
@@ -410,15 +429,36 @@ Result<LoadResult> Store::Load(const ModelId& model, const std::vector<int32_t>&
   return result;
 }
 
+CachedBlockPtr Store::FindInMemory(const ModelId& model, const BlockHash& hash) {
+  if (CachedBlockPtr b = device_tier_->Lookup(model, hash)) return b;
+  std::lock_guard<std::mutex> lock(pending_mu_);
+  auto it = pending_.find(model);
+  if (it == pending_.end()) return nullptr;
+  auto found = it->second.find(hash);
+  return found == it->second.end() ? nullptr : found->second;
+}
+
+void Store::SpillToWriter(CachedBlockPtr block) {
+  {
+    std::lock_guard<std::mutex> lock(pending_mu_);
+    pending_[block->model][block->hash] = block;
+  }
+  writer_->EnqueueBlock(std::move(block));
+}
+
+void Store::AddToDeviceTier(CachedBlockPtr block) {
+  for (CachedBlockPtr& evicted : device_tier_->Insert(std::move(block))) {
+    if (writer_ && !evicted->persisted.exchange(true)) SpillToWriter(std::move(evicted));
+  }
+}
+
 void Store::AddBlock(CachedBlockPtr block) {
   ++counters_.blocks_inserted;
   if (writer_ && options_.spill_policy == SpillPolicy::kWriteThrough) {
     block->persisted = true;
-    writer_->EnqueueBlock(block);
+    SpillToWriter(block);
   }
-  for (CachedBlockPtr& evicted : device_tier_->Insert(std::move(block))) {
-    if (writer_ && !evicted->persisted.exchange(true)) writer_->EnqueueBlock(std::move(evicted));
-  }
+  AddToDeviceTier(std::move(block));
 }
 
 void Store::SupersedePartials(const ModelId& model, const BlockHash& parent, const int32_t* tokens,
@@ -426,7 +466,8 @@ void Store::SupersedePartials(const ModelId& model, const BlockHash& parent, con
   // A shorter block that is a prefix of this full one can never be the best
   // match again: drop it from both tiers.
   for (const CachedBlockPtr& child : device_tier_->Children(model, parent)) {
-    if (child->tokens.size() < n && CommonPrefix(child->tokens, tokens, n) == child->tokens.size()) {
+    if (child->tokens.size() < n &&
+        CommonPrefix(child->tokens, tokens, n) == child->tokens.size()) {
       device_tier_->Erase(model, child->hash);
     }
   }
@@ -462,7 +503,7 @@ Result<InsertResult> Store::Insert(const ModelId& model, const std::vector<int32
 
     // Already stored under this hash?
     bool present = false, collision = false;
-    if (CachedBlockPtr b = device_tier_->Lookup(model, hash)) {
+    if (CachedBlockPtr b = FindInMemory(model, hash)) {
       present = TokensEqual(b->tokens, query, len);
       collision = !present;
     } else if (disk_) {
@@ -529,7 +570,7 @@ Status Store::Close() {
   Status s;
   if (writer_) {
     for (CachedBlockPtr& block : device_tier_->All()) {
-      if (!block->persisted.exchange(true)) writer_->EnqueueBlock(std::move(block));
+      if (!block->persisted.exchange(true)) SpillToWriter(std::move(block));
     }
     s = Flush();
     writer_.reset();

@@ -180,6 +180,12 @@ class Store {
   void BestChild(const ModelId& model, const BlockHash& parent, const int32_t* query, size_t len,
                  PrefixMatch::Piece* best);
   void AddBlock(std::shared_ptr<struct CachedBlock> block);
+  // Puts `block` in the device tier and hands what that evicts to the writer.
+  void AddToDeviceTier(std::shared_ptr<struct CachedBlock> block);
+  // Queues `block` for the disk; it stays findable in memory until written.
+  void SpillToWriter(std::shared_ptr<struct CachedBlock> block);
+  // A block in device memory: the LRU tier, or queued for the disk writer.
+  std::shared_ptr<struct CachedBlock> FindInMemory(const ModelId& model, const BlockHash& hash);
   void SupersedePartials(const ModelId& model, const BlockHash& parent, const int32_t* tokens,
                          size_t n);
   // Loads one disk piece into `view`; Corruption drops the block.
@@ -201,10 +207,16 @@ class Store {
   std::mutex models_mu_;
   std::unordered_map<ModelId, ModelInfo, Hash128Hasher> models_;
 
+  std::mutex pending_mu_;
+  // Blocks queued for the writer and not yet written, by model and hash.
+  std::unordered_map<
+      ModelId, std::unordered_map<BlockHash, std::shared_ptr<struct CachedBlock>, Hash128Hasher>,
+      Hash128Hasher>
+      pending_;
+
   std::mutex access_mu_;
   // (model, hash) -> hits since the last flush of access records.
-  std::unordered_map<ModelId, std::unordered_map<BlockHash, uint64_t, Hash128Hasher>,
-                     Hash128Hasher>
+  std::unordered_map<ModelId, std::unordered_map<BlockHash, uint64_t, Hash128Hasher>, Hash128Hasher>
       access_;
   size_t access_count_ = 0;
 };

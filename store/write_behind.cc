@@ -1,11 +1,10 @@
-#include "store/write_behind_internal.h"
-
 #include <ATen/ATen.h>
 
 #include <chrono>
 #include <cstdio>
 
 #include "store/kv_tensors.h"
+#include "store/write_behind_internal.h"
 
 namespace kvstash {
 
@@ -23,8 +22,12 @@ uint64_t NowMs() {
 
 }  // namespace
 
-WriteBehind::WriteBehind(DiskTier* disk, const EncodeOptions& encode, uint64_t max_pending_bytes)
-    : disk_(disk), encode_(encode), max_pending_bytes_(max_pending_bytes) {
+WriteBehind::WriteBehind(DiskTier* disk, const EncodeOptions& encode, uint64_t max_pending_bytes,
+                         BlockDone on_block_done)
+    : disk_(disk),
+      encode_(encode),
+      max_pending_bytes_(max_pending_bytes),
+      on_block_done_(std::move(on_block_done)) {
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -47,11 +50,13 @@ void WriteBehind::EnqueueTask(std::function<void()> task, uint64_t bytes) {
 }
 
 void WriteBehind::Enqueue(Item item) {
+  const bool on_writer_thread = std::this_thread::get_id() == thread_.get_id();
   std::unique_lock<std::mutex> lock(mu_);
   // Backpressure; an item larger than the whole budget still goes through
   // once the queue is empty.
   space_cv_.wait(lock, [&] {
-    return pending_bytes_ == 0 || pending_bytes_ + item.bytes <= max_pending_bytes_;
+    return on_writer_thread || pending_bytes_ == 0 ||
+           pending_bytes_ + item.bytes <= max_pending_bytes_;
   });
   pending_bytes_ += item.bytes;
   ++submitted_;
@@ -134,14 +139,19 @@ void WriteBehind::WriteBatch(std::deque<Item>& items) {
     writes.push_back(std::move(w));
   }
   if (status.ok()) status = disk_->PutBlocks(writes, /*sync=*/false);
+  if (!status.ok()) {
+    // Not on disk after all: let a later eviction or Close() try again.
+    for (const Item& item : items) item.block->persisted = false;
+  }
+  if (on_block_done_) {
+    for (const Item& item : items) on_block_done_(item.block, status);
+  }
   std::lock_guard<std::mutex> lock(mu_);
   if (status.ok()) {
     blocks_written_ += writes.size();
     for (const auto& w : writes) bytes_written_ += w.blob.size();
     return;
   }
-  // Not on disk after all: let a later eviction or Close() try again.
-  for (const Item& item : items) item.block->persisted = false;
   if (write_errors_++ == 0) {
     std::fprintf(stderr, "kvstash: warning: background write failed: %s\n",
                  status.ToString().c_str());

@@ -25,11 +25,16 @@ namespace kvstash {
 
 class WriteBehind {
  public:
-  WriteBehind(DiskTier* disk, const EncodeOptions& encode, uint64_t max_pending_bytes);
+  // `on_block_done(block, status)` runs on the writer thread after each
+  // block's write was attempted.
+  using BlockDone = std::function<void(const CachedBlockPtr& block, const Status& status)>;
+  WriteBehind(DiskTier* disk, const EncodeOptions& encode, uint64_t max_pending_bytes,
+              BlockDone on_block_done);
   // Finishes queued work, then stops the thread.
   ~WriteBehind();
 
-  // Queues `block` to be encoded and written.
+  // Queues `block` to be encoded and written. Called from the writer thread
+  // itself (by a task), it never waits for budget, so it cannot deadlock.
   void EnqueueBlock(CachedBlockPtr block);
   // Queues `task` to run on the writer thread (e.g. a promotion).
   // `bytes` counts against the pending budget.
@@ -58,6 +63,7 @@ class WriteBehind {
   DiskTier* const disk_;
   const EncodeOptions encode_;
   const uint64_t max_pending_bytes_;
+  const BlockDone on_block_done_;
   BlockCodec codec_;  // used only by the writer thread
 
   mutable std::mutex mu_;

@@ -1,9 +1,11 @@
 #include "store/store.h"
 
-#include "store/disk_tier.h"
-
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
+#include "store/disk_tier.h"
 #include "tests/store/store_test_util.h"
 #include "tests/test_util.h"
 
@@ -129,12 +131,12 @@ TEST(StoreTest, SharedPrefixIsStoredOnce) {
   EXPECT_EQ(ins_b->blocks_added, 1u);
   ASSERT_OK(store->Flush());
   size_t on_disk = 0;
-  ASSERT_OK(store->disk()->ForEachMeta(model, [&](const ModelId&, const BlockHash&,
-                                                  const Result<BlockMeta>& meta) {
-    EXPECT_TRUE(meta.ok());
-    ++on_disk;
-    return true;
-  }));
+  ASSERT_OK(store->disk()->ForEachMeta(
+      model, [&](const ModelId&, const BlockHash&, const Result<BlockMeta>& meta) {
+        EXPECT_TRUE(meta.ok());
+        ++on_disk;
+        return true;
+      }));
   EXPECT_EQ(on_disk, 5u);
   EXPECT_EQ(store->Match(model, a)->tokens, 64u);
   EXPECT_EQ(store->Match(model, b)->tokens, 64u);
@@ -174,8 +176,9 @@ TEST(StoreTest, ForcedHashCollisionIsAMiss) {
   options.path = dir.path();
   options.device = "cpu";
   // Every block hashes to the same value.
-  options.hash_function_for_testing = [](const ModelId&, const BlockHash&, const int32_t*,
-                                         size_t) { return BlockHash{42, 42}; };
+  options.hash_function_for_testing = [](const ModelId&, const BlockHash&, const int32_t*, size_t) {
+    return BlockHash{42, 42};
+  };
   auto store = Store::Open(options).value();
   const auto desc = TestModel();
   auto model = store->RegisterModel(desc).value();
@@ -321,6 +324,50 @@ TEST(StoreTest, ViewOfTheWrongShapeIsRejectedWithBothValues) {
   EXPECT_NE(s.message().find("2x8 != 2x16"), std::string::npos) << s.ToString();
   auto small = store->Insert(model, tokens, MakeKv(desc, {}, 8)).status();
   EXPECT_TRUE(small.IsInvalidArgument()) << small.ToString();
+}
+
+TEST(StoreTest, ConcurrentInsertsAndLoadsOfOverlappingPrefixes) {
+  TempDir dir;
+  const auto desc = testing::TestModel(DType::kBF16);
+  // A small device budget so eviction, spill and promotion all run too.
+  auto store = OpenStore(dir.path(), 6 * testing::ShapeOf(desc).RawBytes(16));
+  auto model = store->RegisterModel(desc).value();
+  // Sequences share a 40-token prefix and diverge after it.
+  auto make_tokens = [](int t, int i) {
+    auto tokens = Iota(40 + 8 * (i % 5));
+    for (size_t p = 40; p < tokens.size(); ++p) tokens[p] = 1000 * (t + 1) + i + int(p);
+    return tokens;
+  };
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        auto tokens = make_tokens(t, i);
+        auto kv = MakeKv(desc, tokens, 96);
+        if (!store->Insert(model, tokens, kv).ok()) ++failures;
+        auto probe = make_tokens((t + 1) % 4, i);
+        auto dst = MakeKv(desc, {}, 96);
+        auto loaded = store->Load(model, probe, dst);
+        if (!loaded.ok() || loaded->tokens < 40) {
+          ++failures;
+          continue;
+        }
+        // Whatever was loaded must be exactly the probe's KV.
+        if (!PrefixEqual(dst, MakeKv(desc, probe, 96), loaded->tokens)) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  ASSERT_OK(store->Flush());
+  EXPECT_EQ(store->Stats().corrupt_blocks, 0u);
+  for (int t = 0; t < 4; ++t) {
+    for (int i = 0; i < 25; ++i) {
+      auto tokens = make_tokens(t, i);
+      EXPECT_EQ(store->Match(model, tokens)->tokens, tokens.size());
+    }
+  }
 }
 
 }  // namespace

@@ -51,8 +51,8 @@ inline KvCacheView MakeKv(const ModelDescription& d, const std::vector<int32_t>&
   }
   for (uint32_t l = 0; l < d.num_layers; ++l) {
     for (int kv = 0; kv < 2; ++kv) {
-      at::Tensor t = at::zeros({d.num_kv_heads, static_cast<int64_t>(capacity), d.head_dim},
-                               at::kFloat);
+      at::Tensor t =
+          at::zeros({d.num_kv_heads, static_cast<int64_t>(capacity), d.head_dim}, at::kFloat);
       auto a = t.accessor<float, 3>();
       for (uint32_t h = 0; h < d.num_kv_heads; ++h) {
         for (size_t p = 0; p < tokens.size(); ++p) {
