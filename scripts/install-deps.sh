@@ -11,6 +11,8 @@ packages=(
   libboost-dev          # Boost.Asio (header-only)
   libgtest-dev
   nlohmann-json3-dev    # JSON output of the CLI and config.json parsing
+  libpcre2-dev          # tokenizer pre-tokenizer regexes need Unicode classes (\p{L})
+  libutf8proc-dev       # NFC normalization for tokenizers that declare it
   libcli11-dev          # the kvstash command line
   zstd                  # `zstd -b` baselines in benchmarks
 )

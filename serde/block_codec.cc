@@ -124,14 +124,55 @@ void JoinBytePlanes(const char* in, size_t elem_size, size_t count, char* out) {
   }
 }
 
-Status ValidateShape(const BlockShape& shape, size_t num_tokens) {
-  if (DTypeSize(shape.dtype) == 0) return Status::InvalidArgument("block: unknown dtype");
-  if (shape.layers == 0 || shape.kv_heads == 0 || shape.head_dim == 0) {
-    return Status::InvalidArgument("block: layers, kv_heads and head_dim must be positive");
+// Checks dimensions and the raw size implied by them without overflowing.
+// Returns "" if fine, else what is wrong.
+std::string ShapeProblem(const BlockShape& shape, uint64_t num_tokens) {
+  if (DTypeSize(shape.dtype) == 0) return "unknown dtype";
+  if (shape.layers == 0 || shape.kv_heads == 0 || shape.head_dim == 0 ||
+      shape.layers > kMaxBlockDim || shape.kv_heads > kMaxBlockDim ||
+      shape.head_dim > kMaxBlockDim) {
+    return "implausible shape " + std::to_string(shape.layers) + "x2x" +
+           std::to_string(shape.kv_heads) + "x" + std::to_string(num_tokens) + "x" +
+           std::to_string(shape.head_dim) + " (each dimension in [1, " +
+           std::to_string(kMaxBlockDim) + "])";
   }
   if (num_tokens == 0 || num_tokens > kMaxBlockTokens) {
-    return Status::InvalidArgument("block: token count " + std::to_string(num_tokens) +
-                                   " outside [1, " + std::to_string(kMaxBlockTokens) + "]");
+    return "token count " + std::to_string(num_tokens) + " outside [1, " +
+           std::to_string(kMaxBlockTokens) + "]";
+  }
+  // Each factor is <= 2^16, so the 128-bit product cannot overflow.
+  unsigned __int128 raw = static_cast<unsigned __int128>(shape.layers) * 2 * shape.kv_heads *
+                          num_tokens * shape.head_dim * DTypeSize(shape.dtype);
+  if (raw > kMaxBlockRawBytes) {
+    return "raw size of shape " + std::to_string(shape.layers) + "x2x" +
+           std::to_string(shape.kv_heads) + "x" + std::to_string(num_tokens) + "x" +
+           std::to_string(shape.head_dim) + " exceeds " + std::to_string(kMaxBlockRawBytes) +
+           " bytes";
+  }
+  return "";
+}
+
+Status ValidateShape(const BlockShape& shape, size_t num_tokens) {
+  std::string problem = ShapeProblem(shape, num_tokens);
+  if (!problem.empty()) return Status::InvalidArgument("block: " + problem);
+  return Status::OK();
+}
+
+// Our encoder writes exactly one frame that declares its content size; any
+// other payload is rejected the same way whatever the decode target.
+Status ValidateZstdFrame(std::string_view payload, uint64_t raw_bytes) {
+  size_t frame = ZSTD_findFrameCompressedSize(payload.data(), payload.size());
+  if (ZSTD_isError(frame)) {
+    return BlockCorruption(std::string("zstd payload: ") + ZSTD_getErrorName(frame));
+  }
+  if (frame != payload.size()) return BlockCorruption("trailing bytes after the zstd frame");
+  unsigned long long declared = ZSTD_getFrameContentSize(payload.data(), payload.size());
+  if (declared == ZSTD_CONTENTSIZE_UNKNOWN || declared == ZSTD_CONTENTSIZE_ERROR) {
+    return BlockCorruption("zstd frame does not declare its size");
+  }
+  if (declared != raw_bytes) {
+    return BlockCorruption("zstd frame declares " + std::to_string(declared) +
+                           " bytes, header says " + std::to_string(raw_bytes));
   }
   return Status::OK();
 }
@@ -192,16 +233,17 @@ Result<BlockHeader> ParseBlockHeader(std::string_view blob, bool verify_checksum
   }
   uint32_t header_bytes = DecodeFixed32(p + kOffHeaderBytes);
   if (header_bytes != kBlockFixedHeaderSize + 4ull * token_count) {
-    return BlockCorruption("header length " + std::to_string(header_bytes) + " != " +
-                           std::to_string(kBlockFixedHeaderSize + 4ull * token_count) + " for " +
-                           std::to_string(token_count) + " tokens");
+    return BlockCorruption("header length " + std::to_string(header_bytes) +
+                           " != " + std::to_string(kBlockFixedHeaderSize + 4ull * token_count) +
+                           " for " + std::to_string(token_count) + " tokens");
   }
   h.payload_bytes = DecodeFixed64(p + kOffPayloadBytes);
   uint64_t expected_size = uint64_t{header_bytes} + kBlockChecksumSize;
   if (h.payload_bytes > blob.size() || expected_size + h.payload_bytes != blob.size()) {
     return BlockCorruption("length mismatch: header says " + std::to_string(header_bytes) +
-                           " + payload " + std::to_string(h.payload_bytes) + " + checksum 8, blob has " +
-                           std::to_string(blob.size()) + " bytes (truncated or extended)");
+                           " + payload " + std::to_string(h.payload_bytes) +
+                           " + checksum 8, blob has " + std::to_string(blob.size()) +
+                           " bytes (truncated or extended)");
   }
   if (verify_checksum) {
     size_t covered = blob.size() - kBlockChecksumSize;
@@ -231,17 +273,13 @@ Result<BlockHeader> ParseBlockHeader(std::string_view blob, bool verify_checksum
   if (p[kOffReserved] != 0) return BlockCorruption("reserved byte is not zero");
   h.plane_chunk_bytes = DecodeFixed32(p + kOffPlaneChunk);
   h.raw_bytes = DecodeFixed64(p + kOffRawBytes);
-  if (h.shape.layers == 0 || h.shape.kv_heads == 0 || h.shape.head_dim == 0 ||
-      h.shape.layers > (1u << 16) || h.shape.kv_heads > (1u << 16) ||
-      h.shape.head_dim > (1u << 16)) {
-    return BlockCorruption("implausible shape " + std::to_string(h.shape.layers) + "x2x" +
-                           std::to_string(h.shape.kv_heads) + "x" + std::to_string(token_count) +
-                           "x" + std::to_string(h.shape.head_dim));
+  if (std::string problem = ShapeProblem(h.shape, token_count); !problem.empty()) {
+    return BlockCorruption(problem);
   }
   uint64_t raw = h.shape.RawBytes(token_count);
   if (h.raw_bytes != raw) {
-    return BlockCorruption("raw size " + std::to_string(h.raw_bytes) + " != " +
-                           std::to_string(raw) + " implied by the shape");
+    return BlockCorruption("raw size " + std::to_string(h.raw_bytes) +
+                           " != " + std::to_string(raw) + " implied by the shape");
   }
   const size_t elem = DTypeSize(h.shape.dtype);
   switch (h.codec) {
@@ -288,7 +326,8 @@ struct BlockCodec::Impl {
     ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
     size_t start = out->size();
     out->resize(start + ZSTD_compressBound(src.size()));
-    size_t n = ZSTD_compress2(cctx, out->data() + start, out->size() - start, src.data(), src.size());
+    size_t n =
+        ZSTD_compress2(cctx, out->data() + start, out->size() - start, src.data(), src.size());
     if (ZSTD_isError(n)) {
       return Status::IOError(std::string("zstd compression failed: ") + ZSTD_getErrorName(n));
     }
@@ -350,8 +389,8 @@ Status BlockCodec::Encode(const BlockHeader& header, std::string_view raw,
   KVSTASH_RETURN_IF_ERROR(ValidateShape(header.shape, header.tokens.size()));
   const uint64_t raw_bytes = header.shape.RawBytes(header.tokens.size());
   if (raw.size() != raw_bytes) {
-    return Status::InvalidArgument("block: raw size " + std::to_string(raw.size()) + " != " +
-                                   std::to_string(raw_bytes) + " implied by the shape");
+    return Status::InvalidArgument("block: raw size " + std::to_string(raw.size()) +
+                                   " != " + std::to_string(raw_bytes) + " implied by the shape");
   }
   const size_t elem = DTypeSize(header.shape.dtype);
   uint32_t chunk = 0;
@@ -415,11 +454,12 @@ Result<BlockHeader> BlockCodec::Decode(std::string_view blob, const ScatterMap& 
   KVSTASH_ASSIGN_OR_RETURN(BlockHeader h, ParseBlockHeader(blob, /*verify_checksum=*/true));
   uint64_t prev_end = 0;
   for (const ScatterRange& r : target) {
-    if (r.raw_offset < prev_end || r.raw_offset + r.size > h.raw_bytes ||
+    if (r.raw_offset < prev_end || r.size > h.raw_bytes || r.raw_offset > h.raw_bytes - r.size ||
         (r.size > 0 && r.dst == nullptr)) {
-      return Status::InvalidArgument("block decode: scatter ranges must be sorted, disjoint and "
-                                     "within the block's " + std::to_string(h.raw_bytes) +
-                                     " raw bytes");
+      return Status::InvalidArgument(
+          "block decode: scatter ranges must be sorted, disjoint and "
+          "within the block's " +
+          std::to_string(h.raw_bytes) + " raw bytes");
     }
     prev_end = r.raw_offset + r.size;
   }
@@ -429,19 +469,15 @@ Result<BlockHeader> BlockCodec::Decode(std::string_view blob, const ScatterMap& 
   switch (h.codec) {
     case Codec::kNone:
       for (const ScatterRange& r : target) {
-        std::memcpy(r.dst, payload.data() + r.raw_offset, r.size);
+        if (r.size > 0) std::memcpy(r.dst, payload.data() + r.raw_offset, r.size);
       }
       return h;
     case Codec::kZstd: {
-      const bool whole = target.size() == 1 && target[0].raw_offset == 0 &&
-                         target[0].size == h.raw_bytes;
+      KVSTASH_RETURN_IF_ERROR(ValidateZstdFrame(payload, h.raw_bytes));
+      const bool whole =
+          target.size() == 1 && target[0].raw_offset == 0 && target[0].size == h.raw_bytes;
       if (whole) {
         // Straight into the caller's memory: no scratch, no second pass.
-        unsigned long long declared = ZSTD_getFrameContentSize(payload.data(), payload.size());
-        if (declared != h.raw_bytes) {
-          return BlockCorruption("zstd frame declares " + std::to_string(declared) +
-                                 " bytes, header says " + std::to_string(h.raw_bytes));
-        }
         ZSTD_DCtx_reset(impl_->dctx, ZSTD_reset_session_only);
         size_t n = ZSTD_decompressDCtx(impl_->dctx, target[0].dst, h.raw_bytes, payload.data(),
                                        payload.size());
@@ -455,17 +491,16 @@ Result<BlockHeader> BlockCodec::Decode(std::string_view blob, const ScatterMap& 
         return h;
       }
       KVSTASH_RETURN_IF_ERROR(impl_->StreamDecompress(
-          payload, h.raw_bytes, kStreamScratchBytes,
-          [&](uint64_t off, const char* data, size_t n) {
+          payload, h.raw_bytes, kStreamScratchBytes, [&](uint64_t off, const char* data, size_t n) {
             ScatterCopy(target, &cursor, off, data, n);
           }));
       return h;
     }
     case Codec::kZstdBytePlanes: {
+      KVSTASH_RETURN_IF_ERROR(ValidateZstdFrame(payload, h.raw_bytes));
       const size_t elem = DTypeSize(h.shape.dtype);
       KVSTASH_RETURN_IF_ERROR(impl_->StreamDecompress(
-          payload, h.raw_bytes, h.plane_chunk_bytes,
-          [&](uint64_t off, const char* data, size_t n) {
+          payload, h.raw_bytes, h.plane_chunk_bytes, [&](uint64_t off, const char* data, size_t n) {
             if (char* direct = DirectDestination(target, cursor, off, n)) {
               JoinBytePlanes(data, elem, n / elem, direct);
               return;

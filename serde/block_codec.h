@@ -39,6 +39,11 @@ inline constexpr size_t kBlockFixedHeaderSize = 100;
 inline constexpr size_t kBlockChecksumSize = 8;
 // Upper bound on tokens per block, so a corrupt count cannot ask for gigabytes.
 inline constexpr uint32_t kMaxBlockTokens = 1u << 16;
+// Upper bounds on a block's other dimensions and raw size: they keep every
+// size computation far from overflow and bound what a hostile blob can ask
+// a reader to allocate.
+inline constexpr uint32_t kMaxBlockDim = 1u << 16;
+inline constexpr uint64_t kMaxBlockRawBytes = 1ull << 30;
 
 // Written to disk: never renumber.
 enum class Codec : uint8_t {
@@ -78,8 +83,8 @@ struct BlockHeader {
   BlockShape shape;
   std::vector<int32_t> tokens;
   Codec codec = Codec::kNone;
-  int8_t level = 0;               // informational: the zstd level used
-  uint32_t plane_chunk_bytes = 0; // kZstdBytePlanes only
+  int8_t level = 0;                // informational: the zstd level used
+  uint32_t plane_chunk_bytes = 0;  // kZstdBytePlanes only
   uint64_t raw_bytes = 0;
   uint64_t payload_bytes = 0;
 

@@ -14,7 +14,8 @@ BlockHash ComputeBlockHash(const ModelId& model, const BlockHash& parent, const 
   model.EncodeTo(p);
   parent.EncodeTo(p + Hash128::kEncodedSize);
   p += 2 * Hash128::kEncodedSize;
-  for (size_t i = 0; i < num_tokens; ++i) EncodeFixed32(p + 4 * i, static_cast<uint32_t>(tokens[i]));
+  for (size_t i = 0; i < num_tokens; ++i)
+    EncodeFixed32(p + 4 * i, static_cast<uint32_t>(tokens[i]));
   return Xxh3Hash128(input);
 }
 

@@ -23,9 +23,9 @@ struct BlockMeta {
   Codec codec = Codec::kNone;
   DType dtype = DType::kF32;
   uint64_t raw_bytes = 0;
-  uint64_t stored_bytes = 0;   // size of the encoded blob
-  uint64_t created_ms = 0;     // unix time, milliseconds
-  uint64_t last_access_ms = 0; // unix time, milliseconds; updated in batches
+  uint64_t stored_bytes = 0;    // size of the encoded blob
+  uint64_t created_ms = 0;      // unix time, milliseconds
+  uint64_t last_access_ms = 0;  // unix time, milliseconds; updated in batches
   uint64_t hits = 0;
 
   std::string Encode() const;

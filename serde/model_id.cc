@@ -22,7 +22,9 @@ Status ParseU32(std::string_view key, const std::string& value, uint32_t* out) {
   errno = 0;
   char* end = nullptr;
   unsigned long v = std::strtoul(value.c_str(), &end, 10);
-  if (value.empty() || *end != '\0' || errno != 0 || v > 0xffffffffUL) {
+  // Canonical numbers only: digits, no sign or spaces strtoul would accept.
+  if (value.empty() || value[0] < '0' || value[0] > '9' || *end != '\0' || errno != 0 ||
+      v > 0xffffffffUL) {
     return Status::Corruption("model description: bad number for " + std::string(key) + ": '" +
                               value + "'");
   }

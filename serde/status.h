@@ -29,8 +29,8 @@ class [[nodiscard]] Status {
     kInvalidArgument = 3,
     kIOError = 4,
     kNotSupported = 5,
-    kBusy = 6,          // a resource (the store's lock) is held by someone else
-    kAborted = 7,       // the operation was cancelled (shutdown)
+    kBusy = 6,               // a resource (the store's lock) is held by someone else
+    kAborted = 7,            // the operation was cancelled (shutdown)
     kResourceExhausted = 8,  // a budget or limit (disk full, frame too large)
   };
 
@@ -82,7 +82,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {  // NOLINT: implicit by design
     assert(!status_.ok() && "Result constructed from an OK status without a value");
     if (status_.ok()) status_ = Status::InvalidArgument("Result built from OK status");
@@ -120,9 +120,9 @@ class [[nodiscard]] Result {
 #define KVSTASH_CONCAT(a, b) KVSTASH_CONCAT_IMPL(a, b)
 
 // Returns from the enclosing function if `expr` (a Status) is not OK.
-#define KVSTASH_RETURN_IF_ERROR(expr)              \
-  do {                                             \
-    ::kvstash::Status _kvstash_status = (expr);    \
+#define KVSTASH_RETURN_IF_ERROR(expr)                  \
+  do {                                                 \
+    ::kvstash::Status _kvstash_status = (expr);        \
     if (!_kvstash_status.ok()) return _kvstash_status; \
   } while (0)
 

@@ -77,7 +77,8 @@ void ExpectRoundTrip(const ModelDescription& d) {
 TEST(ModelDescriptionTest, CanonicalTextRoundTrip) { ExpectRoundTrip(Qwen()); }
 
 TEST(ModelDescriptionTest, RoundTripAwkwardValues) {
-  for (double theta : {1000000.0, 500000.123456789, 10000.0, 0.1, 1e-300, 0.0, 123456789.987654321}) {
+  for (double theta :
+       {1000000.0, 500000.123456789, 10000.0, 0.1, 1e-300, 0.0, 123456789.987654321}) {
     SCOPED_TRACE(theta);
     ModelDescription d = Qwen();
     d.rope_theta = theta;
@@ -204,7 +205,8 @@ TEST(ModelDescriptionTest, EveryFieldChangesFingerprint) {
       {"rope_theta", [](ModelDescription* d) { d->rope_theta = 1000000.0000000001; }},
       {"rope_theta 1 ulp", [](ModelDescription* d) { d->rope_theta = 1000000.0000000002; }},
       {"rope_scaling", [](ModelDescription* d) { d->rope_scaling = R"({"factor":2.0})"; }},
-      {"kv_layout", [](ModelDescription* d) { d->kv_layout = "layers,kv,tokens,kv_heads,head_dim"; }},
+      {"kv_layout",
+       [](ModelDescription* d) { d->kv_layout = "layers,kv,tokens,kv_heads,head_dim"; }},
       {"tokenizer_digest", [](ModelDescription* d) { d->tokenizer_digest += "0"; }},
       {"weights_digest", [](ModelDescription* d) { d->weights_digest[0] = '1'; }},
       {"tag", [](ModelDescription* d) { d->tag = "prod-us"; }},
