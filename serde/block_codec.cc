@@ -324,6 +324,9 @@ struct BlockCodec::Impl {
   Status Compress(std::string_view src, int level, std::string* out) {
     ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
     ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
+    // Ultra levels pick windows beyond what readers accept (kMaxWindowLog);
+    // cap them so every block we write can be read back, streamed or not.
+    if (level >= 20) ZSTD_CCtx_setParameter(cctx, ZSTD_c_windowLog, kMaxWindowLog);
     size_t start = out->size();
     out->resize(start + ZSTD_compressBound(src.size()));
     size_t n =

@@ -133,6 +133,17 @@ Result<ModelId> Store::RegisterModel(const ModelDescription& description) {
         "(at most " +
         std::to_string(kMaxBlockTokens) + ")");
   }
+  const BlockShape shape{description.num_layers, description.num_kv_heads, description.head_dim,
+                         description.kv_dtype};
+  if (description.num_layers > kMaxBlockDim || description.num_kv_heads > kMaxBlockDim ||
+      description.head_dim > kMaxBlockDim ||
+      shape.RawBytes(description.block_tokens) > kMaxBlockRawBytes) {
+    return Status::InvalidArgument("model description: blocks of " +
+                                   std::to_string(description.block_tokens) +
+                                   " tokens exceed the block format's limits (dimensions <= " +
+                                   std::to_string(kMaxBlockDim) + ", " +
+                                   std::to_string(kMaxBlockRawBytes) + " raw bytes)");
+  }
   KVSTASH_ASSIGN_OR_RETURN(std::string text, description.ToCanonicalText());
   ModelId id = Xxh3Hash128(text);
   {
@@ -221,7 +232,7 @@ Result<PrefixMatch> Store::Match(const ModelId& model, const std::vector<int32_t
       const BlockHash hash = HashBlock(model, parent, query, len);
       bool hit = false;
       if (CachedBlockPtr b = FindInMemory(model, hash)) {
-        if (TokensEqual(b->tokens, query, len)) {
+        if (TokensEqual(b->tokens, query, len) && b->parent == parent) {
           match.pieces.push_back({hash, Tier::kDevice, pos, len, len});
           hit = true;
         } else {
@@ -416,7 +427,9 @@ Result<LoadResult> Store::Load(const ModelId& model, const std::vector<int32_t>&
       s = Status::NotFound("block evicted");
     }
     if (!s.ok()) {
-      if (!s.IsCorruption() && !s.IsNotFound()) return s;  // I/O and usage errors surface
+      // Corrupt, gone meanwhile, or written by a newer kvstash: the prefix
+      // ends here and the caller prefills the rest. I/O and usage errors surface.
+      if (!s.IsCorruption() && !s.IsNotFound() && !s.IsNotSupported()) return s;
       break;  // the prefix ends here: the caller prefills the rest
     }
     RecordAccess(model, piece.hash);
@@ -504,7 +517,7 @@ Result<InsertResult> Store::Insert(const ModelId& model, const std::vector<int32
     // Already stored under this hash?
     bool present = false, collision = false;
     if (CachedBlockPtr b = FindInMemory(model, hash)) {
-      present = TokensEqual(b->tokens, query, len);
+      present = TokensEqual(b->tokens, query, len) && b->parent == parent;
       collision = !present;
     } else if (disk_) {
       auto meta = disk_->GetMeta(model, hash);
@@ -550,6 +563,13 @@ Result<InsertResult> Store::Insert(const ModelId& model, const std::vector<int32
 
 Status Store::Flush() {
   if (!writer_) return Status::OK();
+  if (options_.spill_policy == SpillPolicy::kWriteThrough) {
+    // Blocks whose background write failed are tried again, so Flush()
+    // reports the failure until they are on disk.
+    for (CachedBlockPtr& block : device_tier_->All()) {
+      if (!block->persisted.exchange(true)) SpillToWriter(std::move(block));
+    }
+  }
   writer_->EnqueueTask([this] { (void)FlushAccessRecords(); }, 0);
   Status s = writer_->Drain();
   if (options_.sync_on_flush) {

@@ -21,11 +21,15 @@
 // Tiers: a device-memory LRU (StoreOptions::device_budget_bytes), then the
 // RocksDB disk tier (StoreOptions::path). See StoreOptions::spill_policy.
 //
-// Durability: a block inserted by Insert() is durable (it survives kill -9 of
-// this process, and power loss if sync_on_flush) once a later Flush() has
-// returned OK. Under kWriteThrough a block usually reaches disk within
-// milliseconds of Insert(), and survives kill -9 from then on even without
-// Flush(), but only Flush() acknowledges it. Close() flushes.
+// Durability (kWriteThrough, the default): a block inserted by Insert() is
+// durable (it survives kill -9 of this process, and power loss if
+// sync_on_flush) once a later Flush() has returned OK. A block usually
+// reaches disk within milliseconds of Insert(), and survives kill -9 from
+// then on even without Flush(), but only Flush() acknowledges it. A failed
+// background write (a full disk) is retried by every Flush() until it
+// succeeds, and each such Flush() returns the error.
+// Under kOnEvict, Flush() only makes durable what was already evicted to
+// the writer; blocks still in device memory become durable at Close().
 //
 // Integrity: every block read from disk is checksummed and its header is
 // compared with its key; a block that fails is counted, deleted (unless

@@ -3,8 +3,8 @@
 //
 // Order: work runs in submission order on one thread. Memory is bounded:
 // Enqueue blocks while more than `max_pending_bytes` raw bytes wait.
-// Errors (a full disk, say) do not stop the thread: they are logged once per
-// kind, counted, and returned by the next Drain().
+// Errors (a full disk, say) do not stop the thread: the first is logged, all
+// are counted, and the first since the previous Drain() is returned by it.
 //
 // Thread-safety: all methods may be called concurrently.
 #ifndef KVSTASH_STORE_WRITE_BEHIND_INTERNAL_H_
