@@ -3,6 +3,7 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "serde/le_coding.h"
@@ -398,8 +399,10 @@ Status BlockCodec::Encode(const BlockHeader& header, std::string_view raw,
   const size_t elem = DTypeSize(header.shape.dtype);
   uint32_t chunk = 0;
   if (options.codec == Codec::kZstdBytePlanes) {
-    chunk = std::max<uint32_t>(static_cast<uint32_t>(elem),
-                               std::min(options.plane_chunk_bytes, kMaxPlaneChunkBytes));
+    const uint32_t wanted = options.plane_chunk_bytes == 0
+                                ? static_cast<uint32_t>(elem) * kPlaneBytes
+                                : options.plane_chunk_bytes;
+    chunk = std::max<uint32_t>(static_cast<uint32_t>(elem), std::min(wanted, kMaxPlaneChunkBytes));
     chunk -= chunk % elem;
   }
   const int level = std::clamp(options.level, -127, 22);

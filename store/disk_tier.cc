@@ -109,6 +109,9 @@ Result<std::unique_ptr<DiskTier>> DiskTier::Open(const DiskTierOptions& options)
   db_options.create_missing_column_families = !options.read_only;
   db_options.max_background_jobs = 2;
   db_options.bytes_per_sync = 1 << 20;
+  // The small families' memtables rarely fill, so without a cap the WAL
+  // would keep a second copy of every blob (2x disk use) until they do.
+  db_options.max_total_wal_size = 64 << 20;
   if (options.read_only) db_options.max_open_files = -1;  // required by secondaries
 
   auto cache = rocksdb::NewLRUCache(options.read_cache_bytes);
@@ -136,7 +139,8 @@ Result<std::unique_ptr<DiskTier>> DiskTier::Open(const DiskTierOptions& options)
     blocks_cf.blob_compression_type = rocksdb::kNoCompression;
     blocks_cf.enable_blob_garbage_collection = true;
     blocks_cf.blob_garbage_collection_age_cutoff = 0.5;
-    blocks_cf.blob_cache = cache;
+    // No blob cache: the device tier is the cache, page-cache re-reads run
+    // at ~8 GB/s, and 600 KB blobs churn a sharded LRU (docs/benchmarks.md).
   }
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, small_family(false)},
@@ -218,8 +222,12 @@ Result<BlockMeta> DiskTier::GetMeta(const ModelId& model, const BlockHash& hash)
 }
 
 Status DiskTier::GetBlob(const ModelId& model, const BlockHash& hash, std::string* blob) {
-  rocksdb::Status s =
-      impl_->db->Get(rocksdb::ReadOptions(), impl_->blocks, BlockKey(model, hash), blob);
+  rocksdb::ReadOptions ro;
+  ro.verify_checksums = false;
+  ro.fill_cache = false;
+  rocksdb::PinnableSlice value(blob);  // reads into *blob's buffer, no second copy
+  rocksdb::Status s = impl_->db->Get(ro, impl_->blocks, BlockKey(model, hash), &value);
+  if (s.ok() && value.IsPinned()) blob->assign(value.data(), value.size());
   if (s.IsNotFound()) return Status::NotFound("block " + hash.ToHex());
   return FromRocks(s, "read block " + hash.ToHex());
 }

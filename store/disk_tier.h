@@ -77,7 +77,12 @@ class DiskTier {
 
   // NotFound if absent.
   Result<BlockMeta> GetMeta(const ModelId& model, const BlockHash& hash);
-  // Reads the blob into `*blob` (replaced; its capacity is reused). NotFound if absent.
+  // Reads the blob into `*blob` (replaced; its capacity is reused). NotFound
+  // if absent. RocksDB's own checksum of the value is not verified and the
+  // value is not cached: every blob carries an xxh3 checksum that decoding
+  // checks (RocksDB's CRC32c runs in software in Debian's build, 1.4 GB/s),
+  // and the device tier is the cache (docs/benchmarks.md). Callers that do
+  // not decode must call ParseBlockHeader().
   Status GetBlob(const ModelId& model, const BlockHash& hash, std::string* blob);
   // Hashes of the blocks whose parent is `parent`, in key order.
   Result<std::vector<BlockHash>> Children(const ModelId& model, const BlockHash& parent);

@@ -138,11 +138,10 @@ Result<ModelId> Store::RegisterModel(const ModelDescription& description) {
   if (description.num_layers > kMaxBlockDim || description.num_kv_heads > kMaxBlockDim ||
       description.head_dim > kMaxBlockDim ||
       shape.RawBytes(description.block_tokens) > kMaxBlockRawBytes) {
-    return Status::InvalidArgument("model description: blocks of " +
-                                   std::to_string(description.block_tokens) +
-                                   " tokens exceed the block format's limits (dimensions <= " +
-                                   std::to_string(kMaxBlockDim) + ", " +
-                                   std::to_string(kMaxBlockRawBytes) + " raw bytes)");
+    return Status::InvalidArgument(
+        "model description: blocks of " + std::to_string(description.block_tokens) +
+        " tokens exceed the block format's limits (dimensions <= " + std::to_string(kMaxBlockDim) +
+        ", " + std::to_string(kMaxBlockRawBytes) + " raw bytes)");
   }
   KVSTASH_ASSIGN_OR_RETURN(std::string text, description.ToCanonicalText());
   ModelId id = Xxh3Hash128(text);
@@ -332,7 +331,9 @@ Status Store::LoadFromDisk(const ModelId& model, const ModelInfo& info,
   KVSTASH_RETURN_IF_ERROR(disk_->GetBlob(model, piece.hash, &dec->blob));
   // The header must name this block and hold the tokens we matched; checked
   // before writing a byte into the caller's cache.
-  KVSTASH_ASSIGN_OR_RETURN(BlockHeader header, ParseBlockHeader(dec->blob));
+  // Decode() verifies the checksum; here only the header is needed.
+  KVSTASH_ASSIGN_OR_RETURN(BlockHeader header,
+                           ParseBlockHeader(dec->blob, /*verify_checksum=*/false));
   if (header.model != model || header.hash != piece.hash || header.shape != info.shape ||
       header.tokens.size() != piece.block_tokens ||
       !std::equal(tokens.begin() + piece.p0, tokens.begin() + piece.p0 + piece.n,
@@ -476,7 +477,7 @@ void Store::AddBlock(CachedBlockPtr block) {
 
 void Store::SupersedePartials(const ModelId& model, const BlockHash& parent, const int32_t* tokens,
                               size_t n) {
-  // A shorter block that is a prefix of this full one can never be the best
+  // A shorter block that is a prefix of this one can never be the best
   // match again: drop it from both tiers.
   for (const CachedBlockPtr& child : device_tier_->Children(model, parent)) {
     if (child->tokens.size() < n &&
@@ -550,7 +551,7 @@ Result<InsertResult> Store::Insert(const ModelId& model, const std::vector<int32
       block->shape = info.shape;
       block->kv = std::move(kv);
       block->bytes = info.shape.RawBytes(len);
-      if (len == block_tokens) SupersedePartials(model, parent, query, len);
+      SupersedePartials(model, parent, query, len);
       AddBlock(std::move(block));
       ++result.blocks_added;
     }

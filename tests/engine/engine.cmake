@@ -1,0 +1,2 @@
+kvstash_add_test(engine_test SOURCES engine_test.cc LIBS kvstash::engine)
+kvstash_add_test(engine_model_config_test SOURCES model_config_test.cc LIBS kvstash::engine)

@@ -1,0 +1,149 @@
+// `kvstash run` across processes: a warm start in a new process gives the
+// same next-token distribution and the same greedy tokens as a cold prefill.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "tests/test_util.h"
+#include "tests/tools/cli_test_util.h"
+
+namespace kvstash {
+namespace {
+
+using testing::RunKvstash;
+using testing::TempDir;
+
+class CliRunTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    for (const char* dtype : {"f32", "bf16"}) {
+      auto r = RunKvstash({"mkmodel", "--out", dir_->Sub(std::string("tiny-") + dtype), "--preset",
+                           "tiny", "--dtype", dtype, "--seed", "3"});
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+    }
+    std::ofstream(dir_->Sub("prompt.txt"))
+        << "The store keeps these blocks in memory and on disk, checks every byte when it "
+           "reads them back, and shares them with other processes on the same host. "
+           "Operators can list, inspect, verify and prune what is stored, live or offline. "
+           "A cache keeps what was computed once so that it need not be computed again.";
+  }
+  static void TearDownTestSuite() { delete dir_; }
+
+  static testing::CliResult Run(const std::string& dtype, const std::string& store,
+                                std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"run",
+                                     "--model",
+                                     dir_->Sub("tiny-" + dtype),
+                                     "--prompt-file",
+                                     dir_->Sub("prompt.txt"),
+                                     "--max-new-tokens",
+                                     "8",
+                                     "--logprobs",
+                                     "5",
+                                     "--json",
+                                     "--threads",
+                                     "2"};
+    if (store.empty()) {
+      args.push_back("--no-store");
+    } else {
+      args.insert(args.end(), {"--store", store});
+    }
+    args.insert(args.end(), extra.begin(), extra.end());
+    return RunKvstash(args);
+  }
+
+  static TempDir* dir_;
+};
+
+TempDir* CliRunTest::dir_ = nullptr;
+
+TEST_F(CliRunTest, WarmRunInANewProcessMatchesCold) {
+  TempDir store;
+  auto cold = Run("f32", "");
+  ASSERT_EQ(cold.exit_code, 0) << cold.err;
+  auto first = Run("f32", store.path());
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  auto warm = Run("f32", store.path());
+  ASSERT_EQ(warm.exit_code, 0) << warm.err;
+  auto c = cold.Json(), f = first.Json(), w = warm.Json();
+
+  for (const char* key :
+       {"prompt_tokens", "reused_tokens", "reused_from", "prefill_ms", "ttft_ms",
+        "generated_tokens", "text", "model_id", "model_load_ms", "logprobs", "tokens"}) {
+    EXPECT_TRUE(w.contains(key)) << key;
+  }
+  const int prompt_tokens = w["prompt_tokens"];
+  EXPECT_GT(prompt_tokens, 64);
+  EXPECT_EQ(f["reused_tokens"], 0);
+  EXPECT_EQ(w["reused_tokens"], prompt_tokens);
+  EXPECT_EQ(w["reused_from"]["disk"], prompt_tokens);
+  EXPECT_EQ(w["reused_from"]["device"], 0);
+  EXPECT_EQ(w["computed_tokens"], 1);
+  EXPECT_EQ(c["tokens"], w["tokens"]);
+  EXPECT_EQ(c["text"], w["text"]);
+  EXPECT_EQ(c["model_id"], w["model_id"]);
+  // The top-5 next-token log-probabilities at every generated position agree.
+  ASSERT_EQ(c["logprobs"].size(), w["logprobs"].size());
+  for (size_t i = 0; i < c["logprobs"].size(); ++i) {
+    for (size_t k = 0; k < 5; ++k) {
+      EXPECT_EQ(c["logprobs"][i][k]["id"], w["logprobs"][i][k]["id"]);
+      EXPECT_NEAR(c["logprobs"][i][k]["logprob"].get<double>(),
+                  w["logprobs"][i][k]["logprob"].get<double>(), 1e-4);
+    }
+  }
+}
+
+TEST_F(CliRunTest, Bf16GreedyTokensAreIdenticalWarm) {
+  TempDir store;
+  auto cold = Run("bf16", "");
+  auto first = Run("bf16", store.path());
+  auto warm = Run("bf16", store.path());
+  ASSERT_EQ(warm.exit_code, 0) << warm.err;
+  EXPECT_EQ(warm.Json()["reused_tokens"], warm.Json()["prompt_tokens"]);
+  EXPECT_EQ(cold.Json()["tokens"], warm.Json()["tokens"]);
+  EXPECT_EQ(first.Json()["tokens"], warm.Json()["tokens"]);
+}
+
+TEST_F(CliRunTest, PromptIdsAndTokenizeAgree) {
+  auto tok = RunKvstash(
+      {"tokenize", "--model", dir_->Sub("tiny-f32"), "--text-file", dir_->Sub("prompt.txt")});
+  ASSERT_EQ(tok.exit_code, 0) << tok.err;
+  std::ofstream(dir_->Sub("ids.txt")) << tok.out;
+  auto by_text = Run("f32", "");
+  auto by_ids = RunKvstash({"run", "--model", dir_->Sub("tiny-f32"), "--prompt-ids",
+                            dir_->Sub("ids.txt"), "--max-new-tokens", "8", "--no-store", "--json"});
+  ASSERT_EQ(by_ids.exit_code, 0) << by_ids.err;
+  EXPECT_EQ(by_text.Json()["tokens"], by_ids.Json()["tokens"]);
+  EXPECT_EQ(by_text.Json()["prompt_tokens"], by_ids.Json()["prompt_tokens"]);
+}
+
+TEST_F(CliRunTest, ErrorsAreOneClearLineWithExitCodes) {
+  auto missing = RunKvstash({"run", "--model", dir_->Sub("nope"), "--prompt", "hi"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("kvstash run: NotFound"), std::string::npos) << missing.err;
+  auto usage = RunKvstash({"run", "--model", dir_->Sub("tiny-f32")});
+  EXPECT_EQ(usage.exit_code, 2);
+  auto bad_flag = RunKvstash({"run", "--bogus"});
+  EXPECT_EQ(bad_flag.exit_code, 2);
+  auto no_command = RunKvstash({});
+  EXPECT_EQ(no_command.exit_code, 2);
+}
+
+TEST_F(CliRunTest, LsShowsWhatRunsStored) {
+  TempDir store;
+  ASSERT_EQ(Run("f32", store.path()).exit_code, 0);
+  auto ls = RunKvstash({"ls", "--store", store.path(), "--json"});
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  auto j = ls.Json();
+  ASSERT_EQ(j["models"].size(), 1u);
+  EXPECT_GT(j["models"][0]["blocks"].get<int>(), 1);
+  EXPECT_EQ(j["models"][0]["chains"], 1);
+  EXPECT_NE(j["models"][0]["description"].get<std::string>().find("Qwen2ForCausalLM 4L"),
+            std::string::npos);
+  auto human = RunKvstash({"ls", "--store", store.path()});
+  EXPECT_NE(human.out.find("Qwen2ForCausalLM"), std::string::npos) << human.out;
+}
+
+}  // namespace
+}  // namespace kvstash

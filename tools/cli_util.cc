@@ -1,0 +1,49 @@
+#include "tools/cli_util.h"
+
+#include <cstdio>
+
+#include "store/file_util.h"
+#include "store/store_options.h"
+
+namespace kvstash::cli {
+
+int Fail(const std::string& command, const Status& status) {
+  std::fprintf(stderr, "kvstash %s: %s\n", command.c_str(), status.ToString().c_str());
+  return kExitFailure;
+}
+
+std::string HumanBytes(uint64_t bytes) {
+  static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int unit = 0;
+  while (v >= 1024 && unit < 4) {
+    v /= 1024;
+    ++unit;
+  }
+  char buf[32];
+  if (unit == 0) {
+    std::snprintf(buf, sizeof(buf), "%llu B", static_cast<unsigned long long>(bytes));
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.1f %s", v, kUnits[unit]);
+  }
+  return buf;
+}
+
+std::string HumanMs(double ms) {
+  char buf[32];
+  if (ms >= 1000) {
+    std::snprintf(buf, sizeof(buf), "%.2f s", ms / 1000);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.1f ms", ms);
+  }
+  return buf;
+}
+
+std::string ResolveStoreDir(const std::string& flag) {
+  if (flag == "none") return "";
+  return flag.empty() ? DefaultStoreDir() : flag;
+}
+
+Result<std::string> ReadTextFile(const std::string& path) { return ReadFileToString(path); }
+
+}  // namespace kvstash::cli

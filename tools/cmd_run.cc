@@ -1,0 +1,217 @@
+// kvstash run: one request through the warm-start engine.
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "engine/engine.h"
+#include "engine/llama_model.h"
+#include "engine/tokenizer.h"
+#include "tools/commands.h"
+
+namespace kvstash::cli {
+
+namespace {
+
+struct RunFlags {
+  std::string model, store, prompt, prompt_file, prompt_ids, dtype, device = "auto";
+  size_t max_new_tokens = 32, context = 4096, prefill_chunk = 512;
+  uint32_t block_tokens = kDefaultBlockTokens;
+  int logprobs = 0, threads = 0, top_k = 0;
+  float temperature = 0, top_p = 1;
+  uint64_t seed = 0;
+  bool no_store = false, json = false, no_bos = false;
+};
+
+double MsSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+Result<std::vector<int32_t>> ParseIds(const std::string& text, const std::string& path) {
+  std::vector<int32_t> ids;
+  std::string token;
+  std::string cleaned = text;
+  for (char& c : cleaned) {
+    if (c == ',') c = ' ';
+  }
+  std::istringstream words(cleaned);
+  while (words >> token) {
+    char* end = nullptr;
+    long v = std::strtol(token.c_str(), &end, 10);
+    if (*end != '\0' || v < 0 || v > INT32_MAX) {
+      return Status::InvalidArgument(path + ": '" + token + "' is not a token id");
+    }
+    ids.push_back(static_cast<int32_t>(v));
+  }
+  if (ids.empty()) return Status::InvalidArgument(path + ": no token ids");
+  return ids;
+}
+
+int Run(const RunFlags& f) {
+  const int inputs = !f.prompt.empty() + !f.prompt_file.empty() + !f.prompt_ids.empty();
+  if (inputs != 1) {
+    std::fprintf(stderr,
+                 "kvstash run: give exactly one of --prompt, --prompt-file, --prompt-ids\n");
+    return kExitUsage;
+  }
+  const auto load_start = std::chrono::steady_clock::now();
+  ModelLoadOptions load;
+  load.device = f.device;
+  load.threads = f.threads;
+  if (!f.dtype.empty()) load.dtype = ParseDType(f.dtype).value();
+  auto model = LlamaModel::Load(f.model, load);
+  if (!model.ok()) return Fail("run", model.status());
+
+  std::unique_ptr<Store> store;
+  const std::string store_dir = f.no_store ? "" : ResolveStoreDir(f.store);
+  if (!f.no_store) {
+    StoreOptions options;
+    options.path = store_dir;
+    options.device = f.device;
+    auto opened = Store::Open(options);
+    if (!opened.ok()) return Fail("run", opened.status());
+    store = std::move(opened).value();
+  }
+  EngineOptions engine_options;
+  engine_options.context = f.context;
+  engine_options.prefill_chunk = f.prefill_chunk;
+  engine_options.block_tokens = f.block_tokens;
+  auto engine = Engine::Create(model->get(), store.get(), engine_options);
+  if (!engine.ok()) return Fail("run", engine.status());
+  const double model_load_ms = MsSince(load_start);
+
+  // The request starts here: tokenizing is part of it.
+  const auto request_start = std::chrono::steady_clock::now();
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::vector<int32_t> prompt;
+  // Needed for a text prompt; with --prompt-ids only to print the output text.
+  auto loaded_tokenizer = Tokenizer::FromFile(f.model + "/tokenizer.json");
+  if (!loaded_tokenizer.ok() && f.prompt_ids.empty()) {
+    return Fail("run", loaded_tokenizer.status());
+  }
+  if (loaded_tokenizer.ok()) tokenizer = std::move(loaded_tokenizer).value();
+  if (!f.prompt_ids.empty()) {
+    auto text = ReadTextFile(f.prompt_ids);
+    if (!text.ok()) return Fail("run", text.status());
+    auto ids = ParseIds(*text, f.prompt_ids);
+    if (!ids.ok()) return Fail("run", ids.status());
+    prompt = std::move(ids).value();
+  } else {
+    std::string text = f.prompt;
+    if (!f.prompt_file.empty()) {
+      auto read = ReadTextFile(f.prompt_file);
+      if (!read.ok()) return Fail("run", read.status());
+      text = std::move(read).value();
+    }
+    auto ids = tokenizer->Encode(text);
+    if (!ids.ok()) return Fail("run", ids.status());
+    prompt = std::move(ids).value();
+    const auto& bos = (*model)->config().bos_token_id;
+    if (bos && !f.no_bos && (prompt.empty() || prompt[0] != *bos))
+      prompt.insert(prompt.begin(), *bos);
+  }
+  const double tokenize_ms = MsSince(request_start);
+
+  GenerateOptions gen_options;
+  gen_options.max_new_tokens = f.max_new_tokens;
+  gen_options.logprobs = f.logprobs;
+  gen_options.sampling.temperature = f.temperature;
+  gen_options.sampling.top_k = f.top_k;
+  gen_options.sampling.top_p = f.top_p;
+  gen_options.sampling.seed = f.seed;
+  auto gen = (*engine)->Generate(prompt, gen_options);
+  if (!gen.ok()) return Fail("run", gen.status());
+  const double ttft_ms = tokenize_ms + gen->ttft_ms;
+  const double total_ms = tokenize_ms + gen->total_ms;
+  const std::string text = tokenizer ? tokenizer->Decode(gen->tokens) : "";
+
+  if (store) {
+    Status closed = store->Close();  // flushes: what this run stored is durable
+    if (!closed.ok()) return Fail("run", closed);
+  }
+  const PrefillStats& p = gen->prefill;
+  const double decode_s = (gen->total_ms - gen->ttft_ms) / 1000;
+  if (f.json) {
+    nlohmann::json logprobs = nlohmann::json::array();
+    for (const auto& position : gen->logprobs) {
+      nlohmann::json row = nlohmann::json::array();
+      for (const auto& lp : position) row.push_back({{"id", lp.id}, {"logprob", lp.logprob}});
+      logprobs.push_back(row);
+    }
+    nlohmann::json j = {
+        {"model_id", (*engine)->model_id().ToHex()},
+        {"store", store_dir.empty() ? nlohmann::json(nullptr) : nlohmann::json(store_dir)},
+        {"model_load_ms", model_load_ms},
+        {"prompt_tokens", p.prompt_tokens},
+        {"reused_tokens", p.reused_tokens},
+        {"reused_from", {{"device", p.reused_device}, {"disk", p.reused_disk}, {"remote", 0}}},
+        {"computed_tokens", p.computed_tokens},
+        {"tokenize_ms", tokenize_ms},
+        {"load_ms", p.load_ms},
+        {"prefill_ms", p.prefill_ms},
+        {"ttft_ms", ttft_ms},
+        {"total_ms", total_ms},
+        {"generated_tokens", gen->tokens.size()},
+        {"tokens", gen->tokens},
+        {"stopped_at_eos", gen->stopped_at_eos},
+        {"decode_tokens_per_s", decode_s > 0 ? (gen->tokens.size() - 1) / decode_s : 0.0},
+        {"blocks_stored", gen->inserted.blocks_added},
+        {"text", text},
+        {"logprobs", logprobs},
+    };
+    // Generated bytes need not be valid UTF-8: invalid sequences print as U+FFFD.
+    std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    return kExitOk;
+  }
+  std::printf("%s\n", text.c_str());
+  std::fprintf(stderr,
+               "prompt %zu tokens, reused %zu (device %zu, disk %zu), computed %zu | prefill %s, "
+               "TTFT %s | %zu tokens in %s | model load %s\n",
+               p.prompt_tokens, p.reused_tokens, p.reused_device, p.reused_disk, p.computed_tokens,
+               HumanMs(p.prefill_ms).c_str(), HumanMs(ttft_ms).c_str(), gen->tokens.size(),
+               HumanMs(total_ms).c_str(), HumanMs(model_load_ms).c_str());
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddRunCommand(CLI::App& app, Action* action) {
+  auto f = std::make_shared<RunFlags>();
+  CLI::App* cmd = app.add_subcommand("run", "Generate from a prompt, reusing stored KV");
+  cmd->add_option("--model", f->model, "Hugging Face model directory")->required();
+  cmd->add_option("--store", f->store,
+                  "Store directory (default $KVSTASH_DIR, $XDG_CACHE_HOME/kvstash or "
+                  "~/.cache/kvstash)");
+  cmd->add_option("--prompt", f->prompt, "Prompt text");
+  cmd->add_option("--prompt-file", f->prompt_file, "File holding the prompt text");
+  cmd->add_option("--prompt-ids", f->prompt_ids,
+                  "File of token ids (whitespace- or comma-separated) instead of text");
+  cmd->add_option("--max-new-tokens", f->max_new_tokens, "Tokens to generate")
+      ->capture_default_str();
+  cmd->add_option("--logprobs", f->logprobs,
+                  "Top-N next-token log-probabilities at each generated position")
+      ->check(CLI::Range(0, 100));
+  cmd->add_option("--temperature", f->temperature, "0: greedy")->capture_default_str();
+  cmd->add_option("--top-k", f->top_k, "Sample among the k most likely (0: all)");
+  cmd->add_option("--top-p", f->top_p, "Nucleus sampling mass")->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--seed", f->seed, "Sampling seed");
+  cmd->add_option("--dtype", f->dtype, "Compute dtype (default: the checkpoint's)")
+      ->check(CLI::IsMember({"f32", "bf16", "f16"}));
+  cmd->add_option("--device", f->device, "auto, cpu or cuda[:N]")->capture_default_str();
+  cmd->add_option("--threads", f->threads, "CPU threads (0: all cores)");
+  cmd->add_option("--context", f->context, "KV cache positions to allocate up front")
+      ->capture_default_str();
+  cmd->add_option("--prefill-chunk", f->prefill_chunk, "Tokens per prefill forward pass")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  cmd->add_option("--block-tokens", f->block_tokens, "Tokens per stored KV block")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  cmd->add_flag("--no-store", f->no_store, "Do not use a store (cold prefill)");
+  cmd->add_flag("--no-bos", f->no_bos, "Do not prepend the model's BOS token");
+  cmd->add_flag("--json", f->json, "Print one JSON object");
+  cmd->callback([f, action] { *action = [f] { return Run(*f); }; });
+}
+
+}  // namespace kvstash::cli

@@ -1,0 +1,27 @@
+// Registration of the kvstash subcommands. Each Add*Command adds its
+// subcommand to `app` and, when that subcommand is chosen, stores in
+// `*action` what to run after parsing.
+#ifndef KVSTASH_TOOLS_COMMANDS_H_
+#define KVSTASH_TOOLS_COMMANDS_H_
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+
+#include "store/disk_tier.h"
+#include "tools/cli_util.h"
+
+namespace kvstash::cli {
+
+void AddLsCommand(CLI::App& app, Action* action);
+void AddMkmodelCommand(CLI::App& app, Action* action);
+void AddRunCommand(CLI::App& app, Action* action);
+void AddTokenizeCommand(CLI::App& app, Action* action);
+
+// Opens the store named by a --store flag as a read-only view, which works
+// while another process holds it.
+Result<std::unique_ptr<DiskTier>> OpenStoreReadOnly(const std::string& flag);
+
+}  // namespace kvstash::cli
+
+#endif  // KVSTASH_TOOLS_COMMANDS_H_
