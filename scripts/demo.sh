@@ -4,7 +4,8 @@
 # generating almost at once. Installs what is missing and builds first.
 #
 # Environment: KVSTASH_DEMO_DIR (default out/demo), DEMO_PRESET (qwen2.5-0.5b),
-# DEMO_PROMPT_BYTES (prompt size taken from the GPL-3 text, default 9000).
+# DEMO_PROMPT_BYTES (prompt size taken from the GPL-3 text, default 4000:
+# about 2000 tokens).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +28,7 @@ fi
 
 # A long real text that every Debian system has (package base-files).
 SOURCE=/usr/share/common-licenses/GPL-3
-head -c "${DEMO_PROMPT_BYTES:-9000}" "$SOURCE" > "$DEMO_DIR/prompt.txt"
+head -c "${DEMO_PROMPT_BYTES:-4000}" "$SOURCE" > "$DEMO_DIR/prompt.txt"
 rm -rf "$STORE"
 
 field() { grep -o "\"$1\":[^,}]*" | head -1 | cut -d: -f2; }
