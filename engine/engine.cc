@@ -75,6 +75,7 @@ Result<at::Tensor> Engine::Prefill(const std::vector<int32_t>& tokens, PrefillSt
     st.reused_tokens = loaded.tokens;
     st.reused_device = loaded.device_tokens;
     st.reused_disk = loaded.disk_tokens;
+    st.reused_remote = loaded.remote_tokens;
   }
   st.load_ms = MsSince(start);
   // A fully cached prompt still needs its last token's logits.

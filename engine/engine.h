@@ -46,6 +46,7 @@ struct PrefillStats {
   size_t reused_tokens = 0;  // positions loaded from the store
   size_t reused_device = 0;
   size_t reused_disk = 0;
+  size_t reused_remote = 0;
   size_t computed_tokens = 0;  // positions run through the model
   double load_ms = 0;          // matching and loading the cached prefix
   double prefill_ms = 0;       // from the request to the last prompt logits

@@ -9,10 +9,14 @@
 #include <rocksdb/write_batch.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <iterator>
+#include <mutex>
 #include <random>
 
+#include "serde/le_coding.h"
 #include "store/rocks_status_internal.h"
 
 namespace kvstash {
@@ -23,7 +27,11 @@ constexpr char kBlocksFamily[] = "blocks";
 constexpr char kMetaFamily[] = "meta";
 constexpr char kChildrenFamily[] = "children";
 constexpr char kModelKeyPrefix[] = "model/";
+constexpr char kCountersKey[] = "stats/counters";
 constexpr size_t kKeySize = 2 * Hash128::kEncodedSize;
+// Blob GC relocates live blobs out of the oldest this fraction of blob files
+// during compactions. Compact() sets its own (see there).
+constexpr double kBlobGcAgeCutoff = 0.5;
 
 std::string BlockKey(const ModelId& model, const BlockHash& hash) {
   std::string key;
@@ -68,6 +76,7 @@ struct DiskTier::Impl {
   rocksdb::ColumnFamilyHandle* blocks = nullptr;
   rocksdb::ColumnFamilyHandle* meta = nullptr;
   rocksdb::ColumnFamilyHandle* children = nullptr;
+  std::mutex counters_mu;  // makes AddCounters' read-modify-write atomic
 
   ~Impl() {
     if (db) {
@@ -138,7 +147,7 @@ Result<std::unique_ptr<DiskTier>> DiskTier::Open(const DiskTierOptions& options)
     blocks_cf.blob_file_size = 256 << 20;
     blocks_cf.blob_compression_type = rocksdb::kNoCompression;
     blocks_cf.enable_blob_garbage_collection = true;
-    blocks_cf.blob_garbage_collection_age_cutoff = 0.5;
+    blocks_cf.blob_garbage_collection_age_cutoff = kBlobGcAgeCutoff;
     // No blob cache: the device tier is the cache, page-cache re-reads run
     // at ~8 GB/s, and 600 KB blobs churn a sharded LRU (docs/benchmarks.md).
   }
@@ -155,9 +164,19 @@ Result<std::unique_ptr<DiskTier>> DiskTier::Open(const DiskTierOptions& options)
     std::random_device rd;
     impl->secondary_path = std::filesystem::temp_directory_path().string() + "/kvstash-secondary-" +
                            std::to_string(getpid()) + "-" + std::to_string(rd());
-    s = rocksdb::DB::OpenAsSecondary(rocksdb::Options(db_options, small_family(false)),
-                                     options.path, impl->secondary_path, families, &impl->handles,
-                                     &raw);
+    if (options.snapshot) {
+      // The info log goes to the private directory: read-only mode would
+      // otherwise rotate the writer's LOG.
+      std::error_code ec;
+      std::filesystem::create_directories(impl->secondary_path, ec);
+      db_options.db_log_dir = impl->secondary_path;
+      s = rocksdb::DB::OpenForReadOnly(db_options, options.path, families, &impl->handles, &raw,
+                                       /*error_if_wal_file_exists=*/false);
+    } else {
+      s = rocksdb::DB::OpenAsSecondary(rocksdb::Options(db_options, small_family(false)),
+                                       options.path, impl->secondary_path, families, &impl->handles,
+                                       &raw);
+    }
   } else {
     s = rocksdb::DB::Open(db_options, options.path, families, &impl->handles, &raw);
   }
@@ -225,6 +244,19 @@ Status DiskTier::GetBlob(const ModelId& model, const BlockHash& hash, std::strin
   rocksdb::ReadOptions ro;
   ro.verify_checksums = false;
   ro.fill_cache = false;
+  if (impl_->options.read_only && impl_->options.snapshot) {
+    // RocksDB 7.8's read-only mode answers NotFound to Get() of a value in a
+    // blob file; an iterator reads it.
+    const std::string key = BlockKey(model, hash);
+    std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->blocks));
+    it->Seek(key);
+    if (it->Valid() && it->key() == rocksdb::Slice(key)) {
+      blob->assign(it->value().data(), it->value().size());
+      return Status::OK();
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), "read block " + hash.ToHex());
+    return Status::NotFound("block " + hash.ToHex());
+  }
   rocksdb::PinnableSlice value(blob);  // reads into *blob's buffer, no second copy
   rocksdb::Status s = impl_->db->Get(ro, impl_->blocks, BlockKey(model, hash), &value);
   if (s.ok() && value.IsPinned()) blob->assign(value.data(), value.size());
@@ -258,6 +290,24 @@ Status DiskTier::DeleteBlock(const ModelId& model, const BlockHash& hash, const 
   batch.Delete(impl_->children, ChildKey(model, parent, hash));
   return FromRocks(impl_->db->Write(rocksdb::WriteOptions(), &batch),
                    "delete block " + hash.ToHex());
+}
+
+Status DiskTier::DeleteBlocks(const std::vector<DiskBlockDelete>& blocks) {
+  if (blocks.empty()) return Status::OK();
+  rocksdb::WriteBatch batch;
+  for (const DiskBlockDelete& b : blocks) {
+    std::string key = BlockKey(b.model, b.hash);
+    batch.Delete(impl_->blocks, key);
+    batch.Delete(impl_->meta, key);
+    batch.Delete(impl_->children, ChildKey(b.model, b.parent, b.hash));
+  }
+  return FromRocks(impl_->db->Write(rocksdb::WriteOptions(), &batch),
+                   "delete " + std::to_string(blocks.size()) + " blocks from " + path());
+}
+
+Status DiskTier::DeleteModel(const ModelId& model) {
+  return FromRocks(impl_->db->Delete(rocksdb::WriteOptions(), ModelKey(model)),
+                   "unregister model " + model.ToHex());
 }
 
 Status DiskTier::PutMetas(
@@ -304,16 +354,61 @@ Status DiskTier::Compact() {
   if (read_only()) return Status::NotSupported("compact: store opened read-only");
   rocksdb::CompactRangeOptions cro;
   cro.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  const bool blob_gc = impl_->options.blob_files;
+  auto set_cutoff = [&](double cutoff) {
+    return FromRocks(impl_->db->SetOptions(impl_->blocks, {{"blob_garbage_collection_age_cutoff",
+                                                            std::to_string(cutoff)}}),
+                     "set blob GC age cutoff");
+  };
+  // Blob GC relocates every live blob of the oldest `cutoff` fraction of blob
+  // files, garbage or not. With the usual 0.5, blobs of deleted blocks in the
+  // newer half stay on disk (measured: pruning half of a 5.7 MB store, one
+  // blob file, freed nothing), while half the store is rewritten anyway.
+  // So: pass 1 without GC drops deleted keys, which makes RocksDB account
+  // each file's garbage; pass 2 collects exactly the files up to the newest
+  // one holding garbage (LRU pruning deletes old blocks, so usually a few).
+  if (blob_gc) KVSTASH_RETURN_IF_ERROR(set_cutoff(0.0));
+  Status s;
   for (auto* h : impl_->handles) {
-    KVSTASH_RETURN_IF_ERROR(FromRocks(impl_->db->Flush(rocksdb::FlushOptions(), h), "flush"));
-    KVSTASH_RETURN_IF_ERROR(
-        FromRocks(impl_->db->CompactRange(cro, h, nullptr, nullptr), "compact " + path()));
+    s = FromRocks(impl_->db->Flush(rocksdb::FlushOptions(), h), "flush");
+    if (!s.ok()) break;
+    s = FromRocks(impl_->db->CompactRange(cro, h, nullptr, nullptr), "compact " + path());
+    if (!s.ok()) break;
   }
-  return Status::OK();
+  if (blob_gc && s.ok()) {
+    rocksdb::ColumnFamilyMetaData meta;
+    impl_->db->GetColumnFamilyMetaData(impl_->blocks, &meta);
+    std::vector<uint64_t> numbers;  // blob files, oldest first
+    uint64_t newest_with_garbage = 0;
+    bool garbage = false;
+    for (const auto& f : meta.blob_files) {
+      numbers.push_back(f.blob_file_number);
+      if (f.garbage_blob_bytes > 0) {
+        newest_with_garbage = std::max(newest_with_garbage, f.blob_file_number);
+        garbage = true;
+      }
+    }
+    if (garbage) {
+      std::sort(numbers.begin(), numbers.end());
+      const size_t files =
+          std::upper_bound(numbers.begin(), numbers.end(), newest_with_garbage) - numbers.begin();
+      // RocksDB collects the oldest floor(cutoff * n) files; +0.5 guards rounding.
+      s = set_cutoff(std::min(1.0, (files + 0.5) / numbers.size()));
+      if (s.ok()) {
+        s = FromRocks(impl_->db->CompactRange(cro, impl_->blocks, nullptr, nullptr),
+                      "collect blob garbage of " + path());
+      }
+    }
+  }
+  if (blob_gc) {
+    Status restore = set_cutoff(kBlobGcAgeCutoff);
+    if (s.ok()) s = restore;
+  }
+  return s;
 }
 
 Status DiskTier::CatchUp() {
-  if (!read_only()) return Status::OK();
+  if (!read_only() || impl_->options.snapshot) return Status::OK();
   return FromRocks(impl_->db->TryCatchUpWithPrimary(), "catch up with the writer of " + path());
 }
 
@@ -330,6 +425,16 @@ DiskTierSizes DiskTier::Sizes() {
     if (impl_->db->GetIntProperty(h, rocksdb::DB::Properties::kLiveBlobFileSize, &v)) {
       sizes.live_blob_bytes += v;
     }
+    if (impl_->db->GetIntProperty(h, rocksdb::DB::Properties::kCurSizeAllMemTables, &v)) {
+      sizes.memtable_bytes += v;
+    }
+    if (impl_->db->GetIntProperty(h, rocksdb::DB::Properties::kEstimateLiveDataSize, &v)) {
+      sizes.estimate_live_data_bytes += v;
+    }
+    rocksdb::ColumnFamilyMetaData cf;
+    impl_->db->GetColumnFamilyMetaData(h, &cf);
+    sizes.sst_files += cf.file_count;
+    sizes.blob_files += cf.blob_file_count;
   }
   if (impl_->db->GetIntProperty(rocksdb::DB::Properties::kLiveSstFilesSize, &v)) {
     (void)v;
@@ -341,6 +446,82 @@ DiskTierSizes DiskTier::Sizes() {
   }
   sizes.wal_bytes = wal;
   return sizes;
+}
+
+namespace {
+
+// The record's fields in their on-disk order (docs/format.md, 5.1); Encode,
+// Decode and the arithmetic all walk this list. Only ever append.
+constexpr uint64_t DiskCounters::*kCounterFields[] = {
+    &DiskCounters::hit_tokens_device,
+    &DiskCounters::hit_tokens_disk,
+    &DiskCounters::miss_tokens,
+    &DiskCounters::blocks_inserted,
+    &DiskCounters::hash_collisions,
+    &DiskCounters::corrupt_blocks,
+    &DiskCounters::loads,
+    &DiskCounters::hit_tokens_remote,
+};
+
+}  // namespace
+
+DiskCounters& DiskCounters::operator+=(const DiskCounters& d) {
+  for (auto field : kCounterFields) this->*field += d.*field;
+  return *this;
+}
+
+bool DiskCounters::IsZero() const {
+  for (auto field : kCounterFields) {
+    if (this->*field != 0) return false;
+  }
+  return true;
+}
+
+std::string DiskCounters::Encode() const {
+  std::string out;
+  out.reserve(1 + 8 * std::size(kCounterFields));
+  PutFixed8(&out, kDiskCountersVersion);
+  for (auto field : kCounterFields) PutFixed64(&out, this->*field);
+  return out;
+}
+
+Result<DiskCounters> DiskCounters::Decode(std::string_view bytes) {
+  LeReader in(bytes);
+  uint8_t version = 0;
+  if (!in.Read8(&version) || version == 0) {
+    return Status::Corruption("store counters: bad version");
+  }
+  if (version > kDiskCountersVersion) {
+    return Status::NotSupported("store counters: version " + std::to_string(version) +
+                                " is newer than this kvstash reads (" +
+                                std::to_string(kDiskCountersVersion) + ")");
+  }
+  DiskCounters c;
+  for (auto field : kCounterFields) {
+    if (!in.Read64(&(c.*field))) return Status::Corruption("store counters: truncated");
+  }
+  if (in.remaining() != 0) {
+    return Status::Corruption("store counters: " + std::to_string(in.remaining()) +
+                              " trailing bytes");
+  }
+  return c;
+}
+
+Result<DiskCounters> DiskTier::GetCounters() {
+  std::string value;
+  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), kCountersKey, &value);
+  if (s.IsNotFound()) return DiskCounters();
+  if (!s.ok()) return FromRocks(s, "read store counters");
+  return DiskCounters::Decode(value);
+}
+
+Status DiskTier::AddCounters(const DiskCounters& delta) {
+  if (read_only()) return Status::NotSupported("add counters: store opened read-only");
+  std::lock_guard<std::mutex> lock(impl_->counters_mu);
+  KVSTASH_ASSIGN_OR_RETURN(DiskCounters total, GetCounters());
+  total += delta;
+  return FromRocks(impl_->db->Put(rocksdb::WriteOptions(), kCountersKey, total.Encode()),
+                   "write store counters");
 }
 
 }  // namespace kvstash

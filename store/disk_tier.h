@@ -5,6 +5,7 @@
 //   meta      model(16) | hash(16)           -> BlockMeta
 //   children  model(16) | parent(16) | hash  -> "" (who continues a prefix)
 //   default   "model/" | model(16)           -> canonical ModelDescription text
+//             "stats/counters"               -> DiskCounters
 // A model's blocks are one contiguous key range in each family.
 //
 // Writes of a block (blob, meta, child link) are one atomic WriteBatch, so a
@@ -19,6 +20,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -34,6 +36,12 @@ struct DiskTierOptions {
   // Open as a RocksDB secondary instance: no lock, sees the writer's
   // changes as of open and after each CatchUp(). Default: false.
   bool read_only = false;
+  // With read_only: open a fixed view (RocksDB's read-only mode) instead of
+  // a secondary; CatchUp() then does nothing. Use it to read many blobs
+  // (verify): RocksDB 7.8 secondaries read blob files through a dangling
+  // reference and crash at random (BlobDB does not support secondaries).
+  // Blob files the writer deletes after open read as IOError. Default: false.
+  bool snapshot = false;
   // See StoreOptions::blob_files. Default: true.
   bool blob_files = true;
   // See StoreOptions::read_cache_bytes. Default: 64 MiB.
@@ -47,11 +55,47 @@ struct DiskBlockWrite {
   std::string blob;
 };
 
+// A block to remove; `parent` names its child link.
+struct DiskBlockDelete {
+  ModelId model;
+  BlockHash hash;
+  BlockHash parent;
+};
+
 struct DiskTierSizes {
   uint64_t sst_bytes = 0;
   uint64_t blob_bytes = 0;
   uint64_t live_blob_bytes = 0;
   uint64_t wal_bytes = 0;
+  uint64_t sst_files = 0;
+  uint64_t blob_files = 0;
+  uint64_t memtable_bytes = 0;  // all memtables, not yet in SST files
+  // RocksDB's estimate of the live data in SSTs and blob files (what a full
+  // compaction would leave).
+  uint64_t estimate_live_data_bytes = 0;
+};
+
+// The store's hit/miss/corruption counters, summed over every session that
+// wrote the store (value of "stats/counters" in the default family; format
+// in docs/format.md, section 5.1). Counts since the last Flush()/Close() of
+// a session that died are lost.
+inline constexpr uint8_t kDiskCountersVersion = 1;
+struct DiskCounters {
+  uint64_t hit_tokens_device = 0;
+  uint64_t hit_tokens_disk = 0;
+  uint64_t miss_tokens = 0;
+  uint64_t blocks_inserted = 0;
+  uint64_t hash_collisions = 0;
+  uint64_t corrupt_blocks = 0;
+  uint64_t loads = 0;  // Store::Load() calls
+  uint64_t hit_tokens_remote = 0;
+
+  DiskCounters& operator+=(const DiskCounters& d);
+  bool IsZero() const;
+  std::string Encode() const;
+  // Corruption for a truncated or malformed record; NotSupported for a newer
+  // version.
+  static Result<DiskCounters> Decode(std::string_view bytes);
 };
 
 class DiskTier {
@@ -90,6 +134,14 @@ class DiskTier {
   // Removes a block's blob, meta and child link (absent parts are ignored).
   Status DeleteBlock(const ModelId& model, const BlockHash& hash, const BlockHash& parent);
 
+  // Removes several blocks (blob, meta, child link each) in one atomic batch;
+  // absent parts are ignored. Used by gc, which deletes children before
+  // parents so that no batch boundary (or crash) leaves an orphan behind.
+  Status DeleteBlocks(const std::vector<DiskBlockDelete>& blocks);
+
+  // Removes a model's registry entry (not its blocks). OK if absent.
+  Status DeleteModel(const ModelId& model);
+
   // Rewrites metas (e.g. batched last-access updates) in one batch.
   Status PutMetas(const std::vector<std::pair<std::pair<ModelId, BlockHash>, BlockMeta>>& metas);
 
@@ -102,12 +154,24 @@ class DiskTier {
 
   // fsyncs the write-ahead log: everything written before is durable.
   Status SyncWal();
-  // Flushes memtables and compacts, reclaiming space of deleted blocks.
+  // Flushes memtables and compacts every family, reclaiming the space of
+  // deleted blocks now: blob GC rewrites the live blobs of the oldest blob
+  // files up to the newest one that holds garbage, and drops the old files.
+  // NotSupported on a read-only instance.
   Status Compact();
   // Read-only instances: catches up with the writer's latest changes.
   Status CatchUp();
 
   DiskTierSizes Sizes();
+
+  // The persisted counters; all zero if none were ever written. Corruption
+  // or NotSupported (from DiskCounters::Decode) if the record is unreadable.
+  Result<DiskCounters> GetCounters();
+  // Adds `delta` to the persisted counters (read, add, write back; atomic
+  // within this process, and only one process may open a store read-write).
+  // NotSupported on a read-only instance; an unreadable record is an error
+  // and is left as it is.
+  Status AddCounters(const DiskCounters& delta);
 
  private:
   struct Impl;

@@ -9,6 +9,7 @@
 #include "serde/block_codec.h"
 #include "store/device_tier.h"
 #include "store/disk_tier.h"
+#include "store/remote_client.h"
 #include "store/write_behind_internal.h"
 
 namespace kvstash {
@@ -53,7 +54,17 @@ Result<c10::Device> ResolveDevice(const std::string& name) {
 
 }  // namespace
 
-const char* TierName(Tier tier) { return tier == Tier::kDevice ? "device" : "disk"; }
+const char* TierName(Tier tier) {
+  switch (tier) {
+    case Tier::kDevice:
+      return "device";
+    case Tier::kDisk:
+      return "disk";
+    case Tier::kRemote:
+      return "remote";
+  }
+  return "unknown";
+}
 
 // Decoders (zstd contexts + a blob buffer) reused across loads and threads.
 class Store::DecoderPool {
@@ -92,6 +103,10 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
     DiskTierOptions disk_options;
     disk_options.path = options.path;
     disk_options.read_only = options.read_only;
+    // RocksDB 7.8 secondaries crash reading blob files (BlobDB does not
+    // support them), so read-only stores open a fixed view and Refresh()
+    // reopens it.
+    disk_options.snapshot = options.read_only;
     disk_options.blob_files = options.blob_files;
     disk_options.read_cache_bytes = options.read_cache_bytes;
     KVSTASH_ASSIGN_OR_RETURN(store->disk_, DiskTier::Open(disk_options));
@@ -99,16 +114,22 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
       Store* self = store.get();
       store->writer_ = std::make_unique<WriteBehind>(
           store->disk_.get(), options.encode, options.max_pending_write_bytes,
-          [self](const CachedBlockPtr& block, const Status&) {
-            std::lock_guard<std::mutex> lock(self->pending_mu_);
-            auto model = self->pending_.find(block->model);
-            if (model == self->pending_.end()) return;
-            auto it = model->second.find(block->hash);
-            if (it != model->second.end() && it->second == block) model->second.erase(it);
-            if (model->second.empty()) self->pending_.erase(model);
-          });
+          [self](const CachedBlockPtr& block, const Status&) { self->ForgetPending(block); });
     }
   }
+  if (!options.remote.empty()) {
+    KVSTASH_ASSIGN_OR_RETURN(RemoteOptions remote, ParseRemoteAddress(options.remote));
+    remote.token = options.remote_token;
+    store->remote_ = std::make_unique<RemoteClient>(remote);
+    if (!store->writer_ && !options.read_only) {
+      // No disk tier: the writer only sends new blocks to the peer.
+      Store* self = store.get();
+      store->writer_ = std::make_unique<WriteBehind>(
+          nullptr, options.encode, options.max_pending_write_bytes,
+          [self](const CachedBlockPtr& block, const Status&) { self->ForgetPending(block); });
+    }
+  }
+  if (store->writer_ && store->remote_) store->writer_->SetRemote(store->remote_.get());
   return store;
 }
 
@@ -152,6 +173,10 @@ Result<ModelId> Store::RegisterModel(const ModelDescription& description) {
   if (disk_ && !disk_->read_only()) {
     auto stored = disk_->GetModel(id);
     if (!stored.ok() || *stored != text) KVSTASH_RETURN_IF_ERROR(disk_->PutModel(id, text));
+  }
+  if (remote_) {
+    // Best effort: a peer that is down only costs sharing (and says so once).
+    (void)remote_->Register(id, text);
   }
   ModelInfo info;
   info.description = description;
@@ -253,6 +278,9 @@ Result<PrefixMatch> Store::Match(const ModelId& model, const std::vector<int32_t
         continue;
       }
     }
+    // The peer holds the rest of the chain, if anyone does; it answers for
+    // whole stored blocks (the exact tail included), so the walk ends there.
+    if (remote_ && MatchRemote(model, block_tokens, tokens, parent, &pos, &match)) break;
     PrefixMatch::Piece best;
     BestChild(model, parent, query, len, &best);
     if (best.n > 0) {
@@ -263,10 +291,37 @@ Result<PrefixMatch> Store::Match(const ModelId& model, const std::vector<int32_t
     break;
   }
   for (const auto& piece : match.pieces) {
-    (piece.tier == Tier::kDevice ? match.device_tokens : match.disk_tokens) += piece.n;
+    (piece.tier == Tier::kDevice ? match.device_tokens
+     : piece.tier == Tier::kDisk ? match.disk_tokens
+                                 : match.remote_tokens) += piece.n;
   }
   match.tokens = pos;
   return match;
+}
+
+bool Store::MatchRemote(const ModelId& model, size_t block_tokens,
+                        const std::vector<int32_t>& tokens, BlockHash& parent, size_t* pos,
+                        PrefixMatch* match) {
+  // The rest of the chain as the peer would key it: full blocks, then the
+  // exact tail (so a repeated prompt matches its partial last block too).
+  std::vector<BlockHash> hashes;
+  std::vector<std::pair<size_t, size_t>> spans;  // (p0, n)
+  BlockHash h = parent;
+  for (size_t p = *pos; p < tokens.size(); p += block_tokens) {
+    const size_t n = std::min(block_tokens, tokens.size() - p);
+    h = HashBlock(model, h, tokens.data() + p, n);
+    hashes.push_back(h);
+    spans.emplace_back(p, n);
+  }
+  auto present = remote_->Match(model, hashes);
+  if (!present.ok() || *present == 0) return false;
+  for (uint32_t i = 0; i < *present; ++i) {
+    match->pieces.push_back(
+        {hashes[i], Tier::kRemote, spans[i].first, spans[i].second, spans[i].second});
+  }
+  parent = hashes[*present - 1];
+  *pos = spans[*present - 1].first + spans[*present - 1].second;
+  return true;
 }
 
 void Store::RecordAccess(const ModelId& model, const BlockHash& hash) {
@@ -318,9 +373,9 @@ void Store::DropCorrupt(const ModelId& model, const BlockHash& hash, const Statu
   }
 }
 
-Status Store::LoadFromDisk(const ModelId& model, const ModelInfo& info,
-                           const PrefixMatch::Piece& piece, const std::vector<int32_t>& tokens,
-                           const KvCacheView& view) {
+Status Store::LoadStored(const ModelId& model, const ModelInfo& info, Tier tier,
+                         const PrefixMatch::Piece& piece, const std::vector<int32_t>& tokens,
+                         const KvCacheView& view) {
   std::unique_ptr<DecoderPool::Decoder> dec = decoders_->Take();
   struct ReturnOnExit {
     DecoderPool* pool;
@@ -328,7 +383,11 @@ Status Store::LoadFromDisk(const ModelId& model, const ModelInfo& info,
     ~ReturnOnExit() { pool->Return(std::move(*dec)); }
   } return_on_exit{decoders_.get(), &dec};
 
-  KVSTASH_RETURN_IF_ERROR(disk_->GetBlob(model, piece.hash, &dec->blob));
+  if (tier == Tier::kRemote) {
+    KVSTASH_RETURN_IF_ERROR(remote_->Get(model, piece.hash, &dec->blob));
+  } else {
+    KVSTASH_RETURN_IF_ERROR(disk_->GetBlob(model, piece.hash, &dec->blob));
+  }
   // The header must name this block and hold the tokens we matched; checked
   // before writing a byte into the caller's cache.
   // Decode() verifies the checksum; here only the header is needed.
@@ -363,6 +422,24 @@ Status Store::LoadFromDisk(const ModelId& model, const ModelInfo& info,
     KVSTASH_RETURN_IF_ERROR(CopyBlockToView(staging, info.shape, piece.p0, piece.n, view));
   }
 
+  if (tier == Tier::kRemote && disk_ && writer_) {
+    // Keep what the peer served: the next process on this host finds it on
+    // its own disk. Written as received (already verified by Decode above).
+    DiskBlockWrite w;
+    w.model = model;
+    w.hash = piece.hash;
+    w.meta.parent = header.parent;
+    w.meta.tokens = header.tokens;
+    w.meta.codec = header.codec;
+    w.meta.dtype = header.shape.dtype;
+    w.meta.raw_bytes = header.raw_bytes;
+    w.meta.stored_bytes = dec->blob.size();
+    w.meta.created_ms = w.meta.last_access_ms = NowMs();
+    w.blob = dec->blob;
+    auto write = std::make_shared<DiskBlockWrite>(std::move(w));
+    writer_->EnqueueTask([this, write] { (void)disk_->PutBlocks({*write}, /*sync=*/false); },
+                         write->blob.size());
+  }
   if (options_.promote_on_hit && writer_ && device_tier_->budget_bytes() > 0) {
     // Decode again on the writer thread into a tier-owned tensor, so the
     // caller never waits for (or page-faults on) the promotion.
@@ -404,6 +481,7 @@ Result<LoadResult> Store::Load(const ModelId& model, const std::vector<int32_t>&
                                const KvCacheView& view) {
   KVSTASH_ASSIGN_OR_RETURN(ModelInfo info, Info(model));
   KVSTASH_ASSIGN_OR_RETURN(PrefixMatch match, Match(model, tokens));
+  ++counters_.loads;
   LoadResult result;
   if (match.tokens == 0) {
     counters_.miss_tokens += tokens.size();
@@ -416,13 +494,24 @@ Result<LoadResult> Store::Load(const ModelId& model, const std::vector<int32_t>&
     CachedBlockPtr cached = tier == Tier::kDevice ? FindInMemory(model, piece.hash) : nullptr;
     if (cached) {
       s = CopyBlockToView(cached->kv, info.shape, piece.p0, piece.n, view);
-    } else if (disk_) {
+    } else if (tier == Tier::kRemote || disk_) {
       // A device block evicted since Match() is usually on disk.
-      tier = Tier::kDisk;
-      s = LoadFromDisk(model, info, piece, tokens, view);
+      if (tier != Tier::kRemote) tier = Tier::kDisk;
+      s = LoadStored(model, info, tier, piece, tokens, view);
       if (s.IsCorruption()) {
-        DropCorrupt(model, piece.hash, s);
+        if (tier == Tier::kDisk) {
+          DropCorrupt(model, piece.hash, s);
+        } else {
+          ++counters_.corrupt_blocks;
+          std::fprintf(stderr, "kvstash: warning: peer sent a corrupt block %s: %s\n",
+                       piece.hash.ToHex().c_str(), s.ToString().c_str());
+        }
         ++result.corrupt_blocks;
+      }
+      // The peer going away mid-load is a miss like any other.
+      // So is a blob the writer deleted after a read-only view was opened.
+      if ((tier == Tier::kRemote || options_.read_only) && s.IsIOError()) {
+        s = Status::NotFound(s.message());
       }
     } else {
       s = Status::NotFound("block evicted");
@@ -435,12 +524,24 @@ Result<LoadResult> Store::Load(const ModelId& model, const std::vector<int32_t>&
     }
     RecordAccess(model, piece.hash);
     result.tokens = piece.p0 + piece.n;
-    (tier == Tier::kDevice ? result.device_tokens : result.disk_tokens) += piece.n;
+    (tier == Tier::kDevice ? result.device_tokens
+     : tier == Tier::kDisk ? result.disk_tokens
+                           : result.remote_tokens) += piece.n;
   }
   counters_.hit_tokens_device += result.device_tokens;
   counters_.hit_tokens_disk += result.disk_tokens;
+  counters_.hit_tokens_remote += result.remote_tokens;
   counters_.miss_tokens += tokens.size() - result.tokens;
   return result;
+}
+
+void Store::ForgetPending(const CachedBlockPtr& block) {
+  std::lock_guard<std::mutex> lock(pending_mu_);
+  auto model = pending_.find(block->model);
+  if (model == pending_.end()) return;
+  auto it = model->second.find(block->hash);
+  if (it != model->second.end() && it->second == block) model->second.erase(it);
+  if (model->second.empty()) pending_.erase(model);
 }
 
 CachedBlockPtr Store::FindInMemory(const ModelId& model, const BlockHash& hash) {
@@ -573,6 +674,8 @@ Status Store::Flush() {
   }
   writer_->EnqueueTask([this] { (void)FlushAccessRecords(); }, 0);
   Status s = writer_->Drain();
+  if (!disk_) return s;  // a peer-only store: nothing local to sync
+  PersistCounters();
   if (options_.sync_on_flush) {
     Status sync = disk_->SyncWal();
     if (s.ok()) s = sync;
@@ -580,9 +683,42 @@ Status Store::Flush() {
   return s;
 }
 
+void Store::PersistCounters() {
+  std::lock_guard<std::mutex> lock(persist_mu_);
+  const StoreStats now = Stats();
+  DiskCounters delta;
+  delta.hit_tokens_device = now.hit_tokens_device - persisted_.hit_tokens_device;
+  delta.hit_tokens_disk = now.hit_tokens_disk - persisted_.hit_tokens_disk;
+  delta.miss_tokens = now.miss_tokens - persisted_.miss_tokens;
+  delta.blocks_inserted = now.blocks_inserted - persisted_.blocks_inserted;
+  delta.hash_collisions = now.hash_collisions - persisted_.hash_collisions;
+  delta.corrupt_blocks = now.corrupt_blocks - persisted_.corrupt_blocks;
+  delta.loads = now.loads - persisted_.loads;
+  delta.hit_tokens_remote = now.hit_tokens_remote - persisted_.hit_tokens_remote;
+  if (delta.IsZero()) return;
+  // Statistics only: a failure must not turn into a failed Flush(), which
+  // callers read as "not durable". The delta is kept for the next try.
+  Status s = disk_->AddCounters(delta);
+  if (s.ok()) {
+    persisted_ = now;
+  } else if (!counters_warned_) {
+    counters_warned_ = true;
+    std::fprintf(stderr, "kvstash: warning: store counters not updated: %s\n",
+                 s.ToString().c_str());
+  }
+}
+
 Status Store::Refresh() {
-  if (!disk_) return Status::OK();
-  return disk_->CatchUp();
+  if (!disk_ || !options_.read_only) return Status::OK();
+  DiskTierOptions disk_options;
+  disk_options.path = options_.path;
+  disk_options.read_only = true;
+  disk_options.snapshot = true;
+  disk_options.blob_files = options_.blob_files;
+  disk_options.read_cache_bytes = options_.read_cache_bytes;
+  KVSTASH_ASSIGN_OR_RETURN(std::unique_ptr<DiskTier> fresh, DiskTier::Open(disk_options));
+  disk_ = std::move(fresh);
+  return Status::OK();
 }
 
 Status Store::Close() {
@@ -604,12 +740,14 @@ StoreStats Store::Stats() const {
   StoreStats st;
   st.hit_tokens_device = counters_.hit_tokens_device;
   st.hit_tokens_disk = counters_.hit_tokens_disk;
+  st.hit_tokens_remote = counters_.hit_tokens_remote;
   st.miss_tokens = counters_.miss_tokens;
   st.blocks_inserted = counters_.blocks_inserted;
   st.blocks_already_present = counters_.blocks_already_present;
   st.hash_collisions = counters_.hash_collisions;
   st.corrupt_blocks = counters_.corrupt_blocks;
   st.promotions = counters_.promotions;
+  st.loads = counters_.loads;
   st.device_blocks = device_tier_->size();
   st.device_bytes = device_tier_->bytes();
   st.device_budget_bytes = device_tier_->budget_bytes();

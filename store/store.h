@@ -19,7 +19,10 @@
 // reuses up to the divergence.
 //
 // Tiers: a device-memory LRU (StoreOptions::device_budget_bytes), then the
-// RocksDB disk tier (StoreOptions::path). See StoreOptions::spill_policy.
+// RocksDB disk tier (StoreOptions::path), then a `kvstash serve` peer
+// (StoreOptions::remote). See StoreOptions::spill_policy. Blocks found on the
+// peer are copied into the local tiers; new blocks are sent to the peer by
+// the background writer. A peer that is down is a miss, never an error.
 //
 // Durability (kWriteThrough, the default): a block inserted by Insert() is
 // durable (it survives kill -9 of this process, and power loss if
@@ -60,9 +63,10 @@ namespace kvstash {
 
 class DeviceTier;
 class DiskTier;
+class RemoteClient;
 class WriteBehind;
 
-enum class Tier : uint8_t { kDevice = 0, kDisk = 1 };
+enum class Tier : uint8_t { kDevice = 0, kDisk = 1, kRemote = 2 };
 const char* TierName(Tier tier);
 
 // The cached prefix [0, tokens) of a query, as pieces of stored blocks.
@@ -77,6 +81,7 @@ struct PrefixMatch {
   size_t tokens = 0;
   size_t device_tokens = 0;
   size_t disk_tokens = 0;
+  size_t remote_tokens = 0;
   std::vector<Piece> pieces;
 };
 
@@ -84,6 +89,7 @@ struct LoadResult {
   size_t tokens = 0;  // positions [0, tokens) of the view now hold cached K/V
   size_t device_tokens = 0;
   size_t disk_tokens = 0;
+  size_t remote_tokens = 0;
   size_t corrupt_blocks = 0;  // blocks found corrupt (and dropped) during this load
 };
 
@@ -96,6 +102,7 @@ struct InsertResult {
 struct StoreStats {
   uint64_t hit_tokens_device = 0;
   uint64_t hit_tokens_disk = 0;
+  uint64_t hit_tokens_remote = 0;
   uint64_t miss_tokens = 0;  // queried by Load() but not found
   uint64_t blocks_inserted = 0;
   uint64_t blocks_already_present = 0;
@@ -109,6 +116,7 @@ struct StoreStats {
   uint64_t disk_bytes_written = 0;  // encoded bytes
   uint64_t disk_write_errors = 0;
   uint64_t pending_write_bytes = 0;
+  uint64_t loads = 0;  // Load() calls
 };
 
 class Store {
@@ -146,9 +154,15 @@ class Store {
   // Waits until every block inserted before the call is on disk and the
   // write-ahead log is synced (if sync_on_flush). Returns the first
   // background write error since the previous Flush().
+  // Also adds the hit/miss/insert/collision/corruption/load counts since the
+  // previous Flush() to the store's persisted counters
+  // (DiskTier::GetCounters, shown by `kvstash stat`); counts of a process
+  // killed before it flushes are lost. Failing to update them is logged on
+  // stderr, not returned.
   Status Flush();
 
-  // Read-only stores: see what the writer has written since open.
+  // Read-only stores: see what the writer has written since open (reopens
+  // the read-only view). REQUIRES: no other call on this store runs meanwhile.
   Status Refresh();
 
   // Flushes, writes device-only blocks (kOnEvict), closes the disk tier.
@@ -168,9 +182,10 @@ class Store {
     size_t block_tokens = 0;
   };
   struct Counters {
+    std::atomic<uint64_t> hit_tokens_remote{0};
     std::atomic<uint64_t> hit_tokens_device{0}, hit_tokens_disk{0}, miss_tokens{0};
     std::atomic<uint64_t> blocks_inserted{0}, blocks_already_present{0}, hash_collisions{0};
-    std::atomic<uint64_t> corrupt_blocks{0}, promotions{0};
+    std::atomic<uint64_t> corrupt_blocks{0}, promotions{0}, loads{0};
   };
   class DecoderPool;
 
@@ -192,21 +207,35 @@ class Store {
   std::shared_ptr<struct CachedBlock> FindInMemory(const ModelId& model, const BlockHash& hash);
   void SupersedePartials(const ModelId& model, const BlockHash& parent, const int32_t* tokens,
                          size_t n);
-  // Loads one disk piece into `view`; Corruption drops the block.
-  Status LoadFromDisk(const ModelId& model, const ModelInfo& info, const PrefixMatch::Piece& piece,
-                      const std::vector<int32_t>& tokens, const KvCacheView& view);
+  // Asks the peer for the chain continuing `parent` at `*pos`; appends the
+  // pieces it holds and advances `parent` and `*pos`. False if it has none
+  // (or is unreachable).
+  bool MatchRemote(const ModelId& model, size_t block_tokens, const std::vector<int32_t>& tokens,
+                   BlockHash& parent, size_t* pos, PrefixMatch* match);
+  void ForgetPending(const std::shared_ptr<struct CachedBlock>& block);
+  // Loads one disk or remote piece into `view`; Corruption drops the block.
+  Status LoadStored(const ModelId& model, const ModelInfo& info, Tier tier,
+                    const PrefixMatch::Piece& piece, const std::vector<int32_t>& tokens,
+                    const KvCacheView& view);
   void DropCorrupt(const ModelId& model, const BlockHash& hash, const Status& why);
   void RecordAccess(const ModelId& model, const BlockHash& hash);
   Status FlushAccessRecords();
+  // Adds the counters' growth since the last success to the disk tier's record.
+  void PersistCounters();
 
   const StoreOptions options_;
   const c10::Device device_;
   std::unique_ptr<DeviceTier> device_tier_;
   std::unique_ptr<DiskTier> disk_;
+  std::unique_ptr<RemoteClient> remote_;
   std::unique_ptr<WriteBehind> writer_;
   std::unique_ptr<DecoderPool> decoders_;
   Counters counters_;
   bool closed_ = false;
+
+  std::mutex persist_mu_;
+  StoreStats persisted_;  // counter values already added to the disk tier's record
+  bool counters_warned_ = false;
 
   std::mutex models_mu_;
   std::unordered_map<ModelId, ModelInfo, Hash128Hasher> models_;

@@ -70,6 +70,12 @@ struct StoreOptions {
   // Cache for blob values or SST blocks. Default: 64 MiB.
   uint64_t read_cache_bytes = 64ull << 20;
 
+  // A `kvstash serve` peer, "host:port", consulted after device and disk.
+  // Empty: none. Default: empty.
+  std::string remote;
+  // Shared secret for the peer. Default: empty.
+  std::string remote_token;
+
   // Test seam: replaces ComputeBlockHash (e.g. to force collisions).
   // Default: empty (the real hash).
   BlockHashFunction hash_function_for_testing;

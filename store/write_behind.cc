@@ -138,7 +138,16 @@ void WriteBehind::WriteBatch(std::deque<Item>& items) {
     w.meta.last_access_ms = now;
     writes.push_back(std::move(w));
   }
-  if (status.ok()) status = disk_->PutBlocks(writes, /*sync=*/false);
+  if (status.ok() && disk_) status = disk_->PutBlocks(writes, /*sync=*/false);
+  if (status.ok() && remote_) {
+    uint64_t sent = 0, failed = 0;
+    for (const DiskBlockWrite& w : writes) {
+      (remote_->Put(w.model, w.hash, w.blob).ok() ? sent : failed)++;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    remote_puts_ += sent;
+    remote_put_errors_ += failed;
+  }
   if (!status.ok()) {
     // Not on disk after all: let a later eviction or Close() try again.
     for (const Item& item : items) item.block->persisted = false;
@@ -170,6 +179,14 @@ uint64_t WriteBehind::bytes_written() const {
 uint64_t WriteBehind::write_errors() const {
   std::lock_guard<std::mutex> lock(mu_);
   return write_errors_;
+}
+uint64_t WriteBehind::remote_puts() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return remote_puts_;
+}
+uint64_t WriteBehind::remote_put_errors() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return remote_put_errors_;
 }
 uint64_t WriteBehind::pending_bytes() const {
   std::lock_guard<std::mutex> lock(mu_);

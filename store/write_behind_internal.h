@@ -20,6 +20,7 @@
 #include "serde/block_codec.h"
 #include "store/device_tier.h"
 #include "store/disk_tier.h"
+#include "store/remote_client.h"
 
 namespace kvstash {
 
@@ -32,6 +33,11 @@ class WriteBehind {
               BlockDone on_block_done);
   // Finishes queued work, then stops the thread.
   ~WriteBehind();
+
+  // Also send every written block to a `kvstash serve` peer (best effort:
+  // failures are counted, never retried). REQUIRES: called before the first
+  // Enqueue*; `remote` outlives the writer.
+  void SetRemote(RemoteClient* remote) { remote_ = remote; }
 
   // Queues `block` to be encoded and written. Called from the writer thread
   // itself (by a task), it never waits for budget, so it cannot deadlock.
@@ -47,6 +53,8 @@ class WriteBehind {
   uint64_t blocks_written() const;
   uint64_t bytes_written() const;  // encoded bytes
   uint64_t write_errors() const;
+  uint64_t remote_puts() const;
+  uint64_t remote_put_errors() const;
   uint64_t pending_bytes() const;
 
  private:
@@ -60,7 +68,8 @@ class WriteBehind {
   void Run();
   void WriteBatch(std::deque<Item>& items);
 
-  DiskTier* const disk_;
+  DiskTier* const disk_;  // null: blocks only go to the peer
+  RemoteClient* remote_ = nullptr;
   const EncodeOptions encode_;
   const uint64_t max_pending_bytes_;
   const BlockDone on_block_done_;
@@ -76,6 +85,8 @@ class WriteBehind {
   uint64_t blocks_written_ = 0;
   uint64_t bytes_written_ = 0;
   uint64_t write_errors_ = 0;
+  uint64_t remote_puts_ = 0;
+  uint64_t remote_put_errors_ = 0;
   Status first_error_;
   bool stopping_ = false;
   std::thread thread_;

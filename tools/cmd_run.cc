@@ -16,6 +16,7 @@ namespace {
 
 struct RunFlags {
   std::string model, store, prompt, prompt_file, prompt_ids, dtype, device = "auto";
+  std::string remote, remote_token_file;
   size_t max_new_tokens = 32, context = 4096, prefill_chunk = 512;
   uint32_t block_tokens = kDefaultBlockTokens;
   int logprobs = 0, threads = 0, top_k = 0;
@@ -69,6 +70,16 @@ int Run(const RunFlags& f) {
     StoreOptions options;
     options.path = store_dir;
     options.device = f.device;
+    options.remote = f.remote;
+    if (!f.remote_token_file.empty()) {
+      auto token = ReadTextFile(f.remote_token_file);
+      if (!token.ok()) return Fail("run", token.status());
+      options.remote_token = *token;
+      while (!options.remote_token.empty() &&
+             (options.remote_token.back() == '\n' || options.remote_token.back() == '\r')) {
+        options.remote_token.pop_back();
+      }
+    }
     auto opened = Store::Open(options);
     if (!opened.ok()) return Fail("run", opened.status());
     store = std::move(opened).value();
@@ -145,7 +156,8 @@ int Run(const RunFlags& f) {
         {"model_load_ms", model_load_ms},
         {"prompt_tokens", p.prompt_tokens},
         {"reused_tokens", p.reused_tokens},
-        {"reused_from", {{"device", p.reused_device}, {"disk", p.reused_disk}, {"remote", 0}}},
+        {"reused_from",
+         {{"device", p.reused_device}, {"disk", p.reused_disk}, {"remote", p.reused_remote}}},
         {"computed_tokens", p.computed_tokens},
         {"tokenize_ms", tokenize_ms},
         {"load_ms", p.load_ms},
@@ -166,11 +178,11 @@ int Run(const RunFlags& f) {
   }
   std::printf("%s\n", text.c_str());
   std::fprintf(stderr,
-               "prompt %zu tokens, reused %zu (device %zu, disk %zu), computed %zu | prefill %s, "
-               "TTFT %s | %zu tokens in %s | model load %s\n",
-               p.prompt_tokens, p.reused_tokens, p.reused_device, p.reused_disk, p.computed_tokens,
-               HumanMs(p.prefill_ms).c_str(), HumanMs(ttft_ms).c_str(), gen->tokens.size(),
-               HumanMs(total_ms).c_str(), HumanMs(model_load_ms).c_str());
+               "prompt %zu tokens, reused %zu (device %zu, disk %zu, remote %zu), computed %zu | "
+               "prefill %s, TTFT %s | %zu tokens in %s | model load %s\n",
+               p.prompt_tokens, p.reused_tokens, p.reused_device, p.reused_disk, p.reused_remote,
+               p.computed_tokens, HumanMs(p.prefill_ms).c_str(), HumanMs(ttft_ms).c_str(),
+               gen->tokens.size(), HumanMs(total_ms).c_str(), HumanMs(model_load_ms).c_str());
   return kExitOk;
 }
 
@@ -208,6 +220,11 @@ void AddRunCommand(CLI::App& app, Action* action) {
   cmd->add_option("--block-tokens", f->block_tokens, "Tokens per stored KV block")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
+  cmd->add_option("--remote", f->remote,
+                  "HOST:PORT of a `kvstash serve` peer to share KV with (with --store none: "
+                  "device memory plus the peer)");
+  cmd->add_option("--remote-token-file", f->remote_token_file,
+                  "File holding the peer's shared secret");
   cmd->add_flag("--no-store", f->no_store, "Do not use a store (cold prefill)");
   cmd->add_flag("--no-bos", f->no_bos, "Do not prepend the model's BOS token");
   cmd->add_flag("--json", f->json, "Print one JSON object");

@@ -13,13 +13,20 @@
 
 namespace kvstash::cli {
 
+void AddInspectCommand(CLI::App& app, Action* action);
 void AddLsCommand(CLI::App& app, Action* action);
 void AddMkmodelCommand(CLI::App& app, Action* action);
+void AddPruneCommand(CLI::App& app, Action* action);
 void AddRunCommand(CLI::App& app, Action* action);
+void AddServeCommand(CLI::App& app, Action* action);
+void AddStatCommand(CLI::App& app, Action* action);
 void AddTokenizeCommand(CLI::App& app, Action* action);
+void AddVerifyCommand(CLI::App& app, Action* action);
 
-// Opens the store named by a --store flag as a read-only view, which works
-// while another process holds it.
+// Opens the store named by a --store flag as a read-only view as of now,
+// which works while another process holds it (RocksDB's read-only mode: a
+// secondary instance would follow the writer, but RocksDB 7.8 secondaries
+// crash reading blob files).
 Result<std::unique_ptr<DiskTier>> OpenStoreReadOnly(const std::string& flag);
 
 }  // namespace kvstash::cli

@@ -12,10 +12,15 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "kvstash 0.1.0");
   app.require_subcommand(1);
   Action action;
+  AddInspectCommand(app, &action);
   AddLsCommand(app, &action);
   AddMkmodelCommand(app, &action);
+  AddPruneCommand(app, &action);
   AddRunCommand(app, &action);
+  AddServeCommand(app, &action);
+  AddStatCommand(app, &action);
   AddTokenizeCommand(app, &action);
+  AddVerifyCommand(app, &action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {

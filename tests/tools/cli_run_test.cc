@@ -1,6 +1,8 @@
 // `kvstash run` across processes: a warm start in a new process gives the
 // same next-token distribution and the same greedy tokens as a cold prefill.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include <fstream>
 
@@ -143,6 +145,49 @@ TEST_F(CliRunTest, LsShowsWhatRunsStored) {
             std::string::npos);
   auto human = RunKvstash({"ls", "--store", store.path()});
   EXPECT_NE(human.out.find("Qwen2ForCausalLM"), std::string::npos) << human.out;
+}
+
+TEST_F(CliRunTest, TwoProcessesWithSeparateStoresShareOneServer) {
+  TempDir server_store, store_a, store_b;
+  const int port = 20000 + static_cast<int>(getpid() % 20000);
+  const std::string listen = "127.0.0.1:" + std::to_string(port);
+  pid_t server = fork();
+  ASSERT_GE(server, 0);
+  if (server == 0) {
+    execl(KVSTASH_BINARY, KVSTASH_BINARY, "serve", "--store", server_store.path().c_str(),
+          "--listen", listen.c_str(), nullptr);
+    _exit(127);
+  }
+  // Wait until it accepts connections.
+  for (int i = 0; i < 100; ++i) {
+    if (RunKvstash({"run", "--model", dir_->Sub("tiny-f32"), "--store", "none", "--remote", listen,
+                    "--prompt", "warm up", "--max-new-tokens", "1", "--json"})
+                .out.find("\"remote\"") != std::string::npos &&
+        i > 0) {
+      break;
+    }
+    usleep(100000);
+  }
+  auto cold = Run("f32", "");
+  auto a = Run("f32", store_a.path(), {"--remote", listen});
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  auto b = Run("f32", store_b.path(), {"--remote", listen});
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  auto jb = b.Json();
+  EXPECT_EQ(jb["reused_from"]["remote"], jb["prompt_tokens"]);
+  EXPECT_EQ(jb["reused_from"]["disk"], 0);
+  EXPECT_EQ(cold.Json()["tokens"], jb["tokens"]);
+  for (size_t k = 0; k < 5; ++k) {
+    EXPECT_NEAR(cold.Json()["logprobs"][0][k]["logprob"].get<double>(),
+                jb["logprobs"][0][k]["logprob"].get<double>(), 1e-4);
+  }
+  // b kept what the server sent: a third run on b's store needs no server.
+  kill(server, SIGTERM);
+  int status = 0;
+  waitpid(server, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  auto offline = Run("f32", store_b.path());
+  EXPECT_EQ(offline.Json()["reused_from"]["disk"], jb["prompt_tokens"]);
 }
 
 }  // namespace

@@ -1,0 +1,84 @@
+#include "gc/collector.h"
+
+#include <cstdio>
+#include <utility>
+
+namespace kvstash {
+
+Result<std::unique_ptr<BackgroundCollector>> BackgroundCollector::Start(
+    DiskTier* disk, const CollectorOptions& options) {
+  if (!disk) return Status::InvalidArgument("collector: no disk tier");
+  if (disk->read_only()) return Status::NotSupported("collector: store opened read-only");
+  if (options.interval.count() <= 0) {
+    return Status::InvalidArgument("collector: interval must be positive");
+  }
+  if (options.disk_budget_bytes == 0 && options.max_idle.count() <= 0) {
+    return Status::InvalidArgument("collector: set a disk budget or an idle limit");
+  }
+  std::unique_ptr<BackgroundCollector> c(new BackgroundCollector(disk, options));
+  c->thread_ = std::thread([raw = c.get()] { raw->Loop(); });
+  return c;
+}
+
+BackgroundCollector::BackgroundCollector(DiskTier* disk, const CollectorOptions& options)
+    : disk_(disk), options_(options) {}
+
+BackgroundCollector::~BackgroundCollector() { Stop(); }
+
+void BackgroundCollector::Stop() {
+  std::lock_guard<std::mutex> stop_lock(stop_mu_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+Result<ApplyResult> BackgroundCollector::RunOnce() {
+  std::lock_guard<std::mutex> pass(pass_mu_);
+  if (stop_) return Status::Aborted("collector stopped");
+  Result<ApplyResult> result = [&]() -> Result<ApplyResult> {
+    KVSTASH_ASSIGN_OR_RETURN(BlockGraph graph, BlockGraph::Load(disk_));
+    PruneCriteria criteria;
+    if (options_.disk_budget_bytes > 0) criteria.max_bytes = options_.disk_budget_bytes;
+    if (options_.max_idle.count() > 0) criteria.older_than = options_.max_idle;
+    const BlockSet exempt = options_.exempt ? options_.exempt() : BlockSet();
+    KVSTASH_ASSIGN_OR_RETURN(PrunePlan plan, PlanPrune(graph, criteria, exempt));
+    if (plan.blocks.empty()) return ApplyResult();
+    ApplyOptions apply;
+    apply.revalidate = true;  // the store keeps using and extending chains meanwhile
+    apply.compact = options_.compact;
+    apply.cancel = &stop_;
+    return ApplyPlan(disk_, plan, apply);
+  }();
+  std::lock_guard<std::mutex> lock(mu_);
+  ++stats_.passes;
+  if (result.ok()) {
+    stats_.blocks_deleted += result->blocks_deleted;
+    stats_.stored_bytes_deleted += result->stored_bytes_deleted;
+  } else if (!result.status().IsAborted() || !stop_) {
+    ++stats_.errors;
+    stats_.last_error = result.status();
+  }
+  return result;
+}
+
+void BackgroundCollector::Loop() {
+  while (!stop_) {
+    auto result = RunOnce();
+    if (!result.ok() && !stop_) {
+      std::fprintf(stderr, "kvstash: warning: background gc: %s\n",
+                   result.status().ToString().c_str());
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    wake_.wait_for(lock, options_.interval, [this] { return stop_.load(); });
+  }
+}
+
+CollectorStats BackgroundCollector::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+}  // namespace kvstash

@@ -1,0 +1,422 @@
+#include "store/server.h"
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "serde/block_codec.h"
+#include "serde/wire.h"
+
+namespace kvstash {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+uint64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Compares secrets in time independent of where they differ.
+bool SameToken(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff |= static_cast<unsigned char>(a[i] ^ (i < b.size() ? b[i] : 0));
+  }
+  return diff == 0;
+}
+
+// What a request asks of the store, and the frame that answers it.
+struct Reply {
+  std::string frame;
+  bool close = false;  // close the connection after sending
+};
+
+}  // namespace
+
+class Connection;
+
+struct Server::Impl {
+  DiskTier* disk = nullptr;
+  ServerOptions options;
+  asio::io_context io;
+  tcp::acceptor acceptor{io};
+  std::vector<std::thread> threads;
+  std::atomic<bool> stopping{false};
+  std::mutex mu;
+  std::set<std::weak_ptr<Connection>, std::owner_less<std::weak_ptr<Connection>>> connections;
+  std::atomic<uint64_t> accepted{0}, refused{0}, active{0}, requests{0}, protocol_errors{0},
+      blocks_served{0}, bytes_served{0}, blocks_stored{0}, puts_rejected{0};
+
+  void Accept();
+  Reply Handle(const FrameHeader& header, std::string_view payload, bool* authenticated);
+  Reply HandleMatch(uint32_t id, std::string_view payload);
+  Reply HandleGet(uint32_t id, std::string_view payload);
+  Reply HandlePut(uint32_t id, std::string_view payload);
+  Reply HandleRegister(uint32_t id, std::string_view payload);
+  Reply Error(uint32_t id, const Status& status, bool close) {
+    return Reply{EncodeFrame(FrameType::kError, id, ErrorPayload(status)), close};
+  }
+};
+
+// One client connection. Every handler runs on the connection's strand (the
+// socket's executor), so its state needs no lock.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(Server::Impl* server, tcp::socket socket)
+      : server_(server), socket_(std::move(socket)), timer_(socket_.get_executor()) {}
+  ~Connection() { --server_->active; }
+
+  void Start() { ReadHeader(); }
+
+  // Closes now if idle, else after the response in flight.
+  void Shutdown() {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+      self->closing_ = true;
+      if (!self->busy_) self->CloseSocket();
+    });
+  }
+
+ private:
+  void Arm(std::chrono::milliseconds timeout) {
+    timer_.expires_after(timeout);
+    timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (!ec) self->CloseSocket();  // expired: idle, or a peer that stalls
+    });
+  }
+
+  void CloseSocket() {
+    boost::system::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    timer_.cancel();
+  }
+
+  void ReadHeader() {
+    if (closing_) return CloseSocket();
+    busy_ = false;
+    Arm(server_->options.idle_timeout);
+    asio::async_read(socket_, asio::buffer(header_, kFrameHeaderSize),
+                     [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
+                       self->OnHeader(ec);
+                     });
+  }
+
+  void OnHeader(const boost::system::error_code& ec) {
+    if (ec) return CloseSocket();
+    busy_ = true;
+    auto header = DecodeFrameHeader(header_, server_->options.max_frame_bytes);
+    if (!header.ok()) {
+      ++server_->protocol_errors;
+      return Send(server_->Error(0, header.status(), /*close=*/true));
+    }
+    header_info_ = *header;
+    payload_.resize(size_t{header->payload_len} + kFrameTrailerSize);
+    Arm(server_->options.io_timeout);
+    asio::async_read(socket_, asio::buffer(payload_),
+                     [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
+                       self->OnPayload(ec);
+                     });
+  }
+
+  void OnPayload(const boost::system::error_code& ec) {
+    if (ec) return CloseSocket();
+    const size_t len = header_info_.payload_len;
+    std::string_view payload(payload_.data(), len);
+    Status ok = VerifyFrameChecksum(header_, payload, payload_.data() + len);
+    if (!ok.ok()) {
+      ++server_->protocol_errors;
+      return Send(server_->Error(header_info_.request_id, ok, /*close=*/true));
+    }
+    ++server_->requests;
+    Send(server_->Handle(header_info_, payload, &authenticated_));
+  }
+
+  void Send(Reply reply) {
+    response_ = std::move(reply.frame);
+    const bool close = reply.close;
+    Arm(server_->options.io_timeout);
+    asio::async_write(
+        socket_, asio::buffer(response_),
+        [self = shared_from_this(), close](const boost::system::error_code& ec, size_t) {
+          if (ec || close) return self->CloseSocket();
+          self->ReadHeader();
+        });
+  }
+
+  Server::Impl* server_;
+  tcp::socket socket_;
+  asio::steady_timer timer_;
+  char header_[kFrameHeaderSize];
+  FrameHeader header_info_;
+  std::string payload_;   // payload + trailer of the frame being read
+  std::string response_;  // the frame being written
+  bool authenticated_ = false;
+  bool busy_ = false;     // between a frame's first byte and its response
+  bool closing_ = false;  // the server is stopping
+};
+
+void Server::Impl::Accept() {
+  acceptor.async_accept(asio::make_strand(io),
+                        [this](const boost::system::error_code& ec, tcp::socket socket) {
+                          if (ec || stopping) return;  // the acceptor was closed
+                          ++accepted;
+                          if (active >= options.max_connections) {
+                            ++refused;
+                            boost::system::error_code ignored;
+                            socket.close(ignored);
+                          } else {
+                            ++active;
+                            boost::system::error_code ignored;
+                            socket.set_option(tcp::no_delay(true), ignored);
+                            auto conn = std::make_shared<Connection>(this, std::move(socket));
+                            {
+                              std::lock_guard<std::mutex> lock(mu);
+                              for (auto it = connections.begin(); it != connections.end();) {
+                                it = it->expired() ? connections.erase(it) : std::next(it);
+                              }
+                              connections.insert(conn);
+                            }
+                            conn->Start();
+                          }
+                          Accept();
+                        });
+}
+
+Reply Server::Impl::Handle(const FrameHeader& header, std::string_view payload,
+                           bool* authenticated) {
+  const uint32_t id = header.request_id;
+  if (header.type == FrameType::kHello) {
+    uint16_t version = 0;
+    std::string token;
+    Status s = ParseHello(payload, &version, &token);
+    if (!s.ok()) {
+      ++protocol_errors;
+      return Error(id, s, true);
+    }
+    if (version < kWireMinVersion || version > kWireVersion) {
+      return Error(id,
+                   Status::NotSupported("client speaks protocol " + std::to_string(version) +
+                                        ", server " + std::to_string(kWireMinVersion) + ".." +
+                                        std::to_string(kWireVersion)),
+                   true);
+    }
+    if (!SameToken(token, options.token)) {
+      ++protocol_errors;
+      return Error(id, Status::InvalidArgument("bad token"), true);
+    }
+    *authenticated = true;
+    return Reply{EncodeFrame(FrameType::kHelloOk, id,
+                             HelloOkPayload(kWireVersion, options.max_frame_bytes))};
+  }
+  if (!*authenticated) {
+    ++protocol_errors;
+    return Error(id, Status::InvalidArgument("say hello (version and token) first"), true);
+  }
+  switch (header.type) {
+    case FrameType::kMatch:
+      return HandleMatch(id, payload);
+    case FrameType::kGet:
+      return HandleGet(id, payload);
+    case FrameType::kPut:
+      return HandlePut(id, payload);
+    case FrameType::kRegister:
+      return HandleRegister(id, payload);
+    case FrameType::kStats: {
+      char buf[512];
+      std::snprintf(buf, sizeof(buf),
+                    "{\"connections_active\":%llu,\"requests\":%llu,\"blocks_served\":%llu,"
+                    "\"bytes_served\":%llu,\"blocks_stored\":%llu,\"puts_rejected\":%llu,"
+                    "\"protocol_errors\":%llu}",
+                    static_cast<unsigned long long>(active.load()),
+                    static_cast<unsigned long long>(requests.load()),
+                    static_cast<unsigned long long>(blocks_served.load()),
+                    static_cast<unsigned long long>(bytes_served.load()),
+                    static_cast<unsigned long long>(blocks_stored.load()),
+                    static_cast<unsigned long long>(puts_rejected.load()),
+                    static_cast<unsigned long long>(protocol_errors.load()));
+      return Reply{EncodeFrame(FrameType::kStatsOk, id, buf)};
+    }
+    default:
+      ++protocol_errors;
+      return Error(id,
+                   Status::InvalidArgument(std::string("unexpected ") + FrameTypeName(header.type) +
+                                           " frame from a client"),
+                   true);
+  }
+}
+
+Reply Server::Impl::HandleMatch(uint32_t id, std::string_view payload) {
+  ModelId model;
+  std::vector<BlockHash> hashes;
+  Status s = ParseMatch(payload, &model, &hashes);
+  if (!s.ok()) {
+    ++protocol_errors;
+    return Error(id, s, true);
+  }
+  // Leading hashes present as a chain: each stored block's parent is the
+  // previous hash.
+  uint32_t present = 0;
+  BlockHash parent = kRootBlockHash;
+  for (const BlockHash& hash : hashes) {
+    auto meta = disk->GetMeta(model, hash);
+    if (!meta.ok() || meta->parent != parent) break;
+    parent = hash;
+    ++present;
+  }
+  return Reply{EncodeFrame(FrameType::kMatchOk, id, U32Payload(present))};
+}
+
+Reply Server::Impl::HandleGet(uint32_t id, std::string_view payload) {
+  ModelId model;
+  BlockHash hash;
+  std::string_view tail;
+  Status s = ParseKey(payload, &model, &hash, &tail);
+  if (!s.ok() || !tail.empty()) {
+    ++protocol_errors;
+    return Error(id, s.ok() ? Status::InvalidArgument("get: trailing bytes") : s, true);
+  }
+  std::string blob;
+  s = disk->GetBlob(model, hash, &blob);
+  if (!s.ok()) return Error(id, s, false);
+  ++blocks_served;
+  bytes_served += blob.size();
+  return Reply{EncodeFrame(FrameType::kGetOk, id, blob)};
+}
+
+Reply Server::Impl::HandlePut(uint32_t id, std::string_view payload) {
+  ModelId model;
+  BlockHash hash;
+  std::string_view blob;
+  Status s = ParseKey(payload, &model, &hash, &blob);
+  if (!s.ok()) {
+    ++protocol_errors;
+    return Error(id, s, true);
+  }
+  auto header = ParseBlockHeader(blob, /*verify_checksum=*/true);
+  Status bad;
+  if (!header.ok()) {
+    bad = header.status();
+  } else if (header->model != model || header->hash != hash) {
+    bad = Status::Corruption("put: the block's header names another key");
+  } else if (ComputeBlockHash(model, header->parent, header->tokens.data(),
+                              header->tokens.size()) != hash) {
+    bad = Status::Corruption("put: block hash does not match its parent and tokens");
+  }
+  if (!bad.ok()) {
+    ++puts_rejected;
+    return Error(id, bad, false);
+  }
+  DiskBlockWrite w;
+  w.model = model;
+  w.hash = hash;
+  w.meta.parent = header->parent;
+  w.meta.tokens = header->tokens;
+  w.meta.codec = header->codec;
+  w.meta.dtype = header->shape.dtype;
+  w.meta.raw_bytes = header->raw_bytes;
+  w.meta.stored_bytes = blob.size();
+  w.meta.created_ms = w.meta.last_access_ms = NowMs();
+  w.blob.assign(blob.data(), blob.size());
+  s = disk->PutBlocks({w}, /*sync=*/false);
+  if (!s.ok()) return Error(id, s, false);
+  ++blocks_stored;
+  return Reply{EncodeFrame(FrameType::kPutOk, id, {})};
+}
+
+Reply Server::Impl::HandleRegister(uint32_t id, std::string_view payload) {
+  ModelId model;
+  std::string_view text;
+  Status s = ParseModel(payload, &model, &text);
+  if (!s.ok()) {
+    ++protocol_errors;
+    return Error(id, s, true);
+  }
+  auto description = ModelDescription::FromCanonicalText(text);
+  if (!description.ok()) return Error(id, description.status(), false);
+  auto fingerprint = description->Fingerprint();
+  if (!fingerprint.ok() || *fingerprint != model) {
+    return Error(id, Status::InvalidArgument("register: description does not hash to the model id"),
+                 false);
+  }
+  s = disk->PutModel(model, text);
+  if (!s.ok()) return Error(id, s, false);
+  return Reply{EncodeFrame(FrameType::kRegisterOk, id, {})};
+}
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Server::~Server() { Stop(); }
+
+Result<std::unique_ptr<Server>> Server::Start(DiskTier* disk, const ServerOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->disk = disk;
+  impl->options = options;
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(options.host, ec);
+  if (ec) return Status::InvalidArgument("bad listen address '" + options.host + "'");
+  tcp::endpoint endpoint(address, options.port);
+  const std::string where = options.host + ":" + std::to_string(options.port);
+  impl->acceptor.open(endpoint.protocol(), ec);
+  if (!ec) impl->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) impl->acceptor.bind(endpoint, ec);
+  if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Status::IOError("listen on " + where + ": " + ec.message());
+  impl->Accept();
+  const int threads = std::max(1, options.threads);
+  for (int i = 0; i < threads; ++i) {
+    impl->threads.emplace_back([io = &impl->io] { io->run(); });
+  }
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+uint16_t Server::port() const {
+  boost::system::error_code ec;
+  return impl_->acceptor.local_endpoint(ec).port();
+}
+
+ServerStats Server::Stats() const {
+  ServerStats s;
+  s.connections_accepted = impl_->accepted;
+  s.connections_refused = impl_->refused;
+  s.connections_active = impl_->active;
+  s.requests = impl_->requests;
+  s.protocol_errors = impl_->protocol_errors;
+  s.blocks_served = impl_->blocks_served;
+  s.bytes_served = impl_->bytes_served;
+  s.blocks_stored = impl_->blocks_stored;
+  s.puts_rejected = impl_->puts_rejected;
+  return s;
+}
+
+void Server::Stop(std::chrono::milliseconds grace) {
+  if (!impl_ || impl_->threads.empty()) return;
+  impl_->stopping = true;
+  asio::post(impl_->io, [impl = impl_.get()] {
+    boost::system::error_code ignored;
+    impl->acceptor.close(ignored);
+  });
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    for (const auto& weak : impl_->connections) {
+      if (auto conn = weak.lock()) conn->Shutdown();
+    }
+  }
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  while (impl_->active > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  impl_->io.stop();
+  for (auto& t : impl_->threads) t.join();
+  impl_->threads.clear();
+}
+
+}  // namespace kvstash

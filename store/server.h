@@ -1,0 +1,87 @@
+// Server: the asynchronous (Boost.Asio) TCP server behind `kvstash serve`,
+// sharing one store's disk tier with every inference process that connects.
+//
+// Protocol: serde/wire.h; grammar in docs/format.md. A client must say hello
+// (protocol version, shared token) before anything else. Blocks travel as
+// stored; a put is checked (checksum, header against key, the block hash
+// recomputed from the header's parent and tokens) before it is written, so a
+// hostile or broken client cannot poison the store.
+//
+// Hostile input gets an error frame or a closed connection, never a crash or
+// unbounded memory: frame payloads are bounded (max_frame_bytes, checked
+// before reading), connections are bounded (max_connections; extra ones are
+// closed at once), idle connections time out, and a peer that stops reading
+// is dropped after io_timeout.
+//
+// Thread-safety: Start() and Stop() from one thread; the server runs on its
+// own `threads` threads.
+#ifndef KVSTASH_STORE_SERVER_H_
+#define KVSTASH_STORE_SERVER_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "serde/status.h"
+#include "store/disk_tier.h"
+
+namespace kvstash {
+
+struct ServerOptions {
+  // Address to bind. Default: loopback; anything else is an explicit choice.
+  std::string host = "127.0.0.1";
+  // Port; 0 picks a free one (see Server::port()). Default: 7420.
+  uint16_t port = 7420;
+  // Shared secret every client must present; empty: none. Default: empty.
+  std::string token;
+  // I/O threads. Default: 2.
+  int threads = 2;
+  // Largest frame payload accepted. Default: 64 MiB.
+  uint32_t max_frame_bytes = 64u << 20;
+  // Connections served at once; more are closed on accept. Default: 256.
+  size_t max_connections = 256;
+  // A connection with no request for this long is closed. Default: 120 s.
+  std::chrono::milliseconds idle_timeout{120000};
+  // Reading a started frame or writing a response may take this long.
+  // Default: 30 s.
+  std::chrono::milliseconds io_timeout{30000};
+};
+
+struct ServerStats {
+  uint64_t connections_accepted = 0;
+  uint64_t connections_refused = 0;  // over max_connections
+  uint64_t connections_active = 0;
+  uint64_t requests = 0;
+  uint64_t protocol_errors = 0;  // malformed or hostile frames
+  uint64_t blocks_served = 0;
+  uint64_t bytes_served = 0;
+  uint64_t blocks_stored = 0;
+  uint64_t puts_rejected = 0;
+};
+
+class Server {
+ public:
+  // Binds and starts serving `disk` (which must outlive the server).
+  // IOError naming the address if it cannot bind.
+  static Result<std::unique_ptr<Server>> Start(DiskTier* disk, const ServerOptions& options);
+  // Stops if running.
+  ~Server();
+
+  uint16_t port() const;
+  ServerStats Stats() const;
+
+  // Stops accepting, lets requests in flight finish (up to `grace`), closes
+  // every connection and joins the threads. Idempotent.
+  void Stop(std::chrono::milliseconds grace = std::chrono::milliseconds(5000));
+
+ private:
+  friend class Connection;  // server.cc's per-connection state machine
+  struct Impl;
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kvstash
+
+#endif  // KVSTASH_STORE_SERVER_H_

@@ -1,0 +1,351 @@
+// kvstash serve and the remote tier: sharing between stores, restarts, the
+// token, and hostile peers that must never take the server down.
+#include "store/server.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio.hpp>
+#include <thread>
+
+#include "serde/wire.h"
+#include "store/disk_tier.h"
+#include "store/remote_client.h"
+#include "store/store.h"
+#include "tests/store/store_test_util.h"
+#include "tests/test_util.h"
+
+namespace kvstash {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using testing::Iota;
+using testing::MakeKv;
+using testing::PrefixEqual;
+using testing::TempDir;
+using testing::TestModel;
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { StartServer(0); }
+
+  void StartServer(uint16_t port, ServerOptions options = {}) {
+    if (!disk_) {
+      DiskTierOptions disk_options;
+      disk_options.path = server_dir_.Sub("store");
+      disk_ = std::move(DiskTier::Open(disk_options)).value();
+    }
+    options.port = port;
+    options.token = token_;
+    auto server = Server::Start(disk_.get(), options);
+    ASSERT_OK(server.status());
+    server_ = std::move(server).value();
+    port_ = server_->port();
+  }
+
+  std::string Address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+  std::unique_ptr<Store> OpenClientStore(const std::string& path, std::string token = "") {
+    StoreOptions options;
+    options.path = path;
+    options.device = "cpu";
+    options.remote = Address();
+    options.remote_token = token.empty() ? token_ : token;
+    auto store = Store::Open(options);
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    return std::move(store).value();
+  }
+
+  RemoteClient Client(std::string token = "") {
+    RemoteOptions options = ParseRemoteAddress(Address()).value();
+    options.token = token.empty() ? token_ : token;
+    options.timeout = std::chrono::milliseconds(2000);
+    options.retry_after = std::chrono::milliseconds(50);
+    return RemoteClient(options);
+  }
+
+  // A well-formed client still gets answers.
+  void ExpectServing() {
+    RemoteClient client = Client();
+    auto stats = client.Stats();
+    ASSERT_OK(stats.status());
+    EXPECT_NE(stats->find("\"requests\""), std::string::npos);
+  }
+
+  // Raw bytes to the server on a fresh connection; returns what it answers
+  // until it closes (or `read_limit` bytes).
+  std::string RawExchange(const std::string& bytes, size_t read_limit = 1 << 20) {
+    asio::io_context io;
+    tcp::socket socket(io);
+    socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_));
+    boost::system::error_code ec;
+    asio::write(socket, asio::buffer(bytes), ec);
+    std::string out;
+    char buf[4096];
+    while (out.size() < read_limit) {
+      size_t n = socket.read_some(asio::buffer(buf), ec);
+      if (ec) break;
+      out.append(buf, n);
+    }
+    return out;
+  }
+
+  std::string Hello() { return EncodeFrame(FrameType::kHello, 1, HelloPayload(1, token_)); }
+
+  TempDir server_dir_;
+  std::string token_ = "s3cret";
+  std::unique_ptr<DiskTier> disk_;
+  std::unique_ptr<Server> server_;
+  uint16_t port_ = 0;
+};
+
+TEST_F(ServerTest, TwoStoresShareKvThroughTheServer) {
+  TempDir a, b;
+  const auto desc = TestModel(DType::kBF16);
+  const auto tokens = Iota(70);  // 4 blocks of 16 + 6
+  const auto kv = MakeKv(desc, tokens, 80);
+  {
+    auto store = OpenClientStore(a.path());
+    auto model = store->RegisterModel(desc).value();
+    ASSERT_OK(store->Insert(model, tokens, kv).status());
+    ASSERT_OK(store->Flush());  // the writer has sent every block to the peer
+  }
+  auto store = OpenClientStore(b.path());
+  auto model = store->RegisterModel(desc).value();
+  auto dst = MakeKv(desc, {}, 80);
+  auto loaded = store->Load(model, tokens, dst);
+  ASSERT_OK(loaded.status());
+  EXPECT_EQ(loaded->tokens, 70u);
+  EXPECT_EQ(loaded->remote_tokens, 70u);
+  EXPECT_TRUE(PrefixEqual(dst, kv, 70));
+  EXPECT_GE(server_->Stats().blocks_served, 5u);
+  // What came from the peer is now on b's own disk too.
+  ASSERT_OK(store->Close());
+  StoreOptions local;
+  local.path = b.path();
+  local.device = "cpu";
+  auto offline = Store::Open(local).value();
+  model = offline->RegisterModel(desc).value();
+  EXPECT_EQ(offline->Match(model, tokens)->disk_tokens, 70u);
+}
+
+TEST_F(ServerTest, PeerOnlyStoreWithoutLocalDisk) {
+  const auto desc = TestModel();
+  const auto tokens = Iota(40);
+  const auto kv = MakeKv(desc, tokens, 48);
+  {
+    auto store = OpenClientStore("");
+    auto model = store->RegisterModel(desc).value();
+    ASSERT_OK(store->Insert(model, tokens, kv).status());
+    ASSERT_OK(store->Flush());
+  }
+  auto store = OpenClientStore("");
+  auto model = store->RegisterModel(desc).value();
+  auto dst = MakeKv(desc, {}, 48);
+  auto loaded = store->Load(model, tokens, dst);
+  ASSERT_OK(loaded.status());
+  EXPECT_EQ(loaded->remote_tokens, 40u);
+  EXPECT_TRUE(PrefixEqual(dst, kv, 40));
+}
+
+TEST_F(ServerTest, ServerDownIsAMissAndRestartRecovers) {
+  const auto desc = TestModel();
+  const auto tokens = Iota(32);
+  const auto kv = MakeKv(desc, tokens, 32);
+  auto writer = OpenClientStore("");
+  auto model = writer->RegisterModel(desc).value();
+  ASSERT_OK(writer->Insert(model, tokens, kv).status());
+  ASSERT_OK(writer->Flush());
+
+  RemoteClient client = Client();
+  ASSERT_OK(client.Stats().status());  // a pooled connection now exists
+  const uint16_t port = port_;
+  server_->Stop();
+  server_.reset();
+
+  // Down: a miss, not an error, for a store; an IOError for the raw client.
+  TempDir local;
+  auto reader = OpenClientStore(local.path());
+  model = reader->RegisterModel(desc).value();
+  auto dst = MakeKv(desc, {}, 32);
+  auto loaded = reader->Load(model, tokens, dst);
+  ASSERT_OK(loaded.status());
+  EXPECT_EQ(loaded->tokens, 0u);
+  EXPECT_FALSE(client.Stats().ok());
+
+  // Back on the same port: the client reconnects by itself.
+  StartServer(port);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_OK(client.Stats().status());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // the store's retry_after
+  loaded = reader->Load(model, tokens, dst);
+  ASSERT_OK(loaded.status());
+  EXPECT_EQ(loaded->remote_tokens, 32u);
+  EXPECT_TRUE(PrefixEqual(dst, kv, 32));
+}
+
+TEST_F(ServerTest, TokenIsEnforced) {
+  RemoteClient wrong = Client("not-the-token");
+  auto s = wrong.Stats().status();
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("bad token"), std::string::npos) << s.ToString();
+  // Anything before hello is refused and the connection closed.
+  std::string reply = RawExchange(EncodeFrame(FrameType::kStats, 7, {}));
+  ASSERT_GE(reply.size(), kFrameHeaderSize);
+  EXPECT_EQ(static_cast<FrameType>(reply[6]), FrameType::kError);
+  ExpectServing();
+}
+
+TEST_F(ServerTest, HostileFramesGetAnErrorAndTheServerKeepsServing) {
+  // Wrong magic.
+  std::string reply = RawExchange(std::string("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_GE(reply.size(), kFrameHeaderSize);
+  EXPECT_EQ(static_cast<FrameType>(reply[6]), FrameType::kError);
+  EXPECT_NE(reply.find("magic"), std::string::npos);
+  ExpectServing();
+
+  // A newer protocol version.
+  std::string newer = Hello();
+  newer[4] = 9;
+  reply = RawExchange(newer);
+  EXPECT_NE(reply.find("protocol version 9"), std::string::npos);
+  ExpectServing();
+
+  // A length that lies (4 GiB) is refused before anything is allocated.
+  std::string lying = Hello();
+  lying[12] = lying[13] = lying[14] = lying[15] = '\xff';
+  reply = RawExchange(lying);
+  EXPECT_NE(reply.find("exceeds the limit"), std::string::npos);
+  ExpectServing();
+
+  // A bad checksum.
+  std::string bad_sum = Hello();
+  bad_sum.back() ^= 1;
+  reply = RawExchange(bad_sum);
+  EXPECT_NE(reply.find("checksum"), std::string::npos);
+  ExpectServing();
+
+  // A frame type only a server sends.
+  reply = RawExchange(Hello() + EncodeFrame(FrameType::kGetOk, 2, "x"));
+  EXPECT_NE(reply.find("unexpected get-ok frame"), std::string::npos);
+  ExpectServing();
+  EXPECT_GE(server_->Stats().protocol_errors, 5u);
+}
+
+TEST_F(ServerTest, CorruptPutIsRejectedAndNothingIsStored) {
+  RemoteClient client = Client();
+  const auto desc = TestModel();
+  const ModelId model = desc.Fingerprint().value();
+  const auto tokens = Iota(16);
+  // Encode a valid block, then tamper with it in three ways.
+  BlockCodec codec;
+  BlockHeader h;
+  h.model = model;
+  h.parent = kRootBlockHash;
+  h.hash = ComputeBlockHash(model, h.parent, tokens.data(), tokens.size());
+  h.shape = testing::ShapeOf(desc);
+  h.tokens = tokens;
+  std::string raw(h.shape.RawBytes(16), '\x01');
+  std::string blob;
+  ASSERT_OK(codec.Encode(h, raw, EncodeOptions{}, &blob));
+
+  std::string flipped = blob;
+  flipped[flipped.size() / 2] ^= 0x40;
+  EXPECT_TRUE(client.Put(model, h.hash, flipped).IsCorruption());
+  EXPECT_TRUE(client.Put(model, BlockHash{1, 2}, blob).IsCorruption());  // wrong key
+  BlockHeader lie = h;
+  lie.hash = BlockHash{3, 4};  // self-consistent blob whose hash is not its content's
+  std::string lying;
+  ASSERT_OK(codec.Encode(lie, raw, EncodeOptions{}, &lying));
+  EXPECT_TRUE(client.Put(model, lie.hash, lying).IsCorruption());
+  EXPECT_EQ(server_->Stats().puts_rejected, 3u);
+  EXPECT_TRUE(disk_->GetMeta(model, h.hash).status().IsNotFound());
+
+  ASSERT_OK(client.Put(model, h.hash, blob));  // the same connection still works
+  std::string back;
+  ASSERT_OK(client.Get(model, h.hash, &back));
+  EXPECT_EQ(back, blob);
+  EXPECT_EQ(client.Match(model, {h.hash, BlockHash{5, 6}}).value(), 1u);
+}
+
+TEST_F(ServerTest, ConnectionFloodIsBoundedAndServingContinues) {
+  server_->Stop();
+  server_.reset();
+  ServerOptions options;
+  options.max_connections = 20;
+  StartServer(0, options);
+  asio::io_context io;
+  std::vector<std::unique_ptr<tcp::socket>> sockets;
+  for (int i = 0; i < 300; ++i) {
+    auto s = std::make_unique<tcp::socket>(io);
+    boost::system::error_code ec;
+    s->connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_), ec);
+    if (!ec) sockets.push_back(std::move(s));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_LE(server_->Stats().connections_active, 20u);
+  EXPECT_GT(server_->Stats().connections_refused, 0u);
+  sockets.clear();  // the flood goes away
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ExpectServing();
+}
+
+TEST_F(ServerTest, ClientThatStopsReadingIsDropped) {
+  server_->Stop();
+  server_.reset();
+  ServerOptions options;
+  options.io_timeout = std::chrono::milliseconds(300);
+  options.idle_timeout = std::chrono::milliseconds(300);
+  StartServer(0, options);
+  // Store one large block, then ask for it over and over without reading.
+  RemoteClient client = Client();
+  const auto desc = TestModel();
+  const ModelId model = desc.Fingerprint().value();
+  const auto tokens = Iota(16);
+  BlockCodec codec;
+  BlockHeader h;
+  h.model = model;
+  h.hash = ComputeBlockHash(model, kRootBlockHash, tokens.data(), tokens.size());
+  h.shape = BlockShape{64, 8, 128, DType::kF32};
+  h.tokens = tokens;
+  std::string raw(h.shape.RawBytes(16), '\x07');
+  std::string blob;
+  ASSERT_OK(codec.Encode(h, raw, EncodeOptions{Codec::kNone}, &blob));
+  ASSERT_OK(client.Put(model, h.hash, blob));
+
+  asio::io_context io;
+  tcp::socket greedy(io);
+  greedy.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_));
+  std::string requests = Hello();
+  for (int i = 0; i < 50; ++i)
+    requests += EncodeFrame(FrameType::kGet, i, KeyPayload(model, h.hash));
+  asio::write(greedy, asio::buffer(requests));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_LE(server_->Stats().connections_active, 1u);  // at most the pooled client
+  ExpectServing();
+}
+
+TEST(ReadOnlyPeerTest, SeesWhatTheWriterFlushed) {
+  TempDir dir;
+  const auto desc = TestModel();
+  StoreOptions options;
+  options.path = dir.path();
+  options.device = "cpu";
+  auto writer = Store::Open(options).value();
+  auto model = writer->RegisterModel(desc).value();
+  options.read_only = true;
+  auto reader = Store::Open(options).value();
+  const auto tokens = Iota(48);
+  const auto kv = MakeKv(desc, tokens, 48);
+  ASSERT_OK(writer->Insert(model, tokens, kv).status());
+  ASSERT_OK(writer->Flush());
+  ASSERT_OK(reader->Refresh());
+  auto dst = MakeKv(desc, {}, 48);
+  auto loaded = reader->Load(model, tokens, dst);
+  ASSERT_OK(loaded.status());
+  EXPECT_EQ(loaded->disk_tokens, 48u);
+  EXPECT_TRUE(PrefixEqual(dst, kv, 48));
+}
+
+}  // namespace
+}  // namespace kvstash

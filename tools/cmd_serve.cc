@@ -1,0 +1,122 @@
+// kvstash serve: share one store with every inference process on a host or
+// in a rack. SIGINT/SIGTERM stop accepting, finish requests in flight, flush
+// and exit 0.
+#include <signal.h>
+
+#include <cstdio>
+#include <memory>
+
+#include "store/file_util.h"
+#include "store/server.h"
+#include "store/store.h"
+#include "tools/commands.h"
+
+namespace kvstash::cli {
+
+namespace {
+
+struct ServeFlags {
+  std::string store, listen = "127.0.0.1:7420", token_file;
+  int threads = 2;
+  size_t max_connections = 256;
+  uint32_t max_frame_mib = 64;
+  int idle_timeout_s = 120;
+};
+
+int Serve(const ServeFlags& f) {
+  const size_t colon = f.listen.rfind(':');
+  if (colon == std::string::npos) {
+    std::fprintf(stderr, "kvstash serve: --listen must be HOST:PORT\n");
+    return kExitUsage;
+  }
+  ServerOptions options;
+  options.host = f.listen.substr(0, colon);
+  if (!options.host.empty() && options.host.front() == '[') {
+    options.host = options.host.substr(1, options.host.size() - 2);  // [::1]:7420
+  }
+  options.port = static_cast<uint16_t>(std::strtoul(f.listen.c_str() + colon + 1, nullptr, 10));
+  options.threads = f.threads;
+  options.max_connections = f.max_connections;
+  options.max_frame_bytes = f.max_frame_mib << 20;
+  options.idle_timeout = std::chrono::seconds(f.idle_timeout_s);
+  if (!f.token_file.empty()) {
+    auto token = ReadFileToString(f.token_file);
+    if (!token.ok()) return Fail("serve", token.status());
+    options.token = *token;
+    while (!options.token.empty() &&
+           (options.token.back() == '\n' || options.token.back() == '\r')) {
+      options.token.pop_back();
+    }
+  }
+
+  StoreOptions store_options;
+  store_options.path = ResolveStoreDir(f.store);
+  if (store_options.path.empty()) {
+    std::fprintf(stderr, "kvstash serve: needs a store directory (not --store none)\n");
+    return kExitUsage;
+  }
+  store_options.device = "cpu";
+  store_options.device_budget_bytes = 0;  // the server shares disk; clients cache in memory
+  auto store = Store::Open(store_options);
+  if (!store.ok()) return Fail("serve", store.status());
+
+  // Block the stop signals in every thread; this one waits for them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto server = Server::Start((*store)->disk(), options);
+  if (!server.ok()) return Fail("serve", server.status());
+  std::fprintf(stderr, "kvstash serve: serving %s on %s:%u%s\n", store_options.path.c_str(),
+               options.host.c_str(), (*server)->port(),
+               options.token.empty() ? "" : " (token required)");
+  if (options.host != "127.0.0.1" && options.host != "::1" && options.host != "localhost" &&
+      options.token.empty()) {
+    std::fprintf(stderr,
+                 "kvstash serve: warning: listening beyond loopback without --token-file\n");
+  }
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  std::fprintf(stderr, "kvstash serve: %s: finishing requests in flight\n",
+               signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+  (*server)->Stop();
+  const ServerStats stats = (*server)->Stats();
+  Status closed = (*store)->Close();
+  if (!closed.ok()) return Fail("serve", closed);
+  std::fprintf(stderr,
+               "kvstash serve: stopped after %llu requests (%llu blocks served, %llu stored, "
+               "%llu protocol errors)\n",
+               static_cast<unsigned long long>(stats.requests),
+               static_cast<unsigned long long>(stats.blocks_served),
+               static_cast<unsigned long long>(stats.blocks_stored),
+               static_cast<unsigned long long>(stats.protocol_errors));
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddServeCommand(CLI::App& app, Action* action) {
+  auto f = std::make_shared<ServeFlags>();
+  CLI::App* cmd = app.add_subcommand("serve", "Share a store with other processes over TCP");
+  cmd->add_option("--store", f->store, "Store directory (default: $KVSTASH_DIR, ...)");
+  cmd->add_option("--listen", f->listen,
+                  "HOST:PORT to listen on (anything but loopback is an explicit choice)")
+      ->capture_default_str();
+  cmd->add_option("--token-file", f->token_file, "File holding the secret clients must present");
+  cmd->add_option("--threads", f->threads, "I/O threads")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->add_option("--max-connections", f->max_connections, "Connections served at once")
+      ->capture_default_str();
+  cmd->add_option("--max-frame-mib", f->max_frame_mib, "Largest request accepted, MiB")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--idle-timeout", f->idle_timeout_s, "Seconds before an idle client is closed")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
+  cmd->callback([f, action] { *action = [f] { return Serve(*f); }; });
+}
+
+}  // namespace kvstash::cli
