@@ -52,6 +52,19 @@ Result<c10::Device> ResolveDevice(const std::string& name) {
   }
 }
 
+DiskTierOptions DiskOptionsFor(const StoreOptions& options) {
+  DiskTierOptions disk_options;
+  disk_options.path = options.path;
+  disk_options.read_only = options.read_only;
+  // RocksDB 7.8 secondaries crash reading blob files (BlobDB does not
+  // support them), so read-only stores open a fixed view and Refresh()
+  // reopens it.
+  disk_options.snapshot = options.read_only;
+  disk_options.blob_files = options.blob_files;
+  disk_options.read_cache_bytes = options.read_cache_bytes;
+  return disk_options;
+}
+
 }  // namespace
 
 const char* TierName(Tier tier) {
@@ -100,16 +113,7 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   KVSTASH_ASSIGN_OR_RETURN(c10::Device device, ResolveDevice(options.device));
   std::unique_ptr<Store> store(new Store(options, device));
   if (!options.path.empty()) {
-    DiskTierOptions disk_options;
-    disk_options.path = options.path;
-    disk_options.read_only = options.read_only;
-    // RocksDB 7.8 secondaries crash reading blob files (BlobDB does not
-    // support them), so read-only stores open a fixed view and Refresh()
-    // reopens it.
-    disk_options.snapshot = options.read_only;
-    disk_options.blob_files = options.blob_files;
-    disk_options.read_cache_bytes = options.read_cache_bytes;
-    KVSTASH_ASSIGN_OR_RETURN(store->disk_, DiskTier::Open(disk_options));
+    KVSTASH_ASSIGN_OR_RETURN(store->disk_, DiskTier::Open(DiskOptionsFor(options)));
     if (!options.read_only) {
       Store* self = store.get();
       store->writer_ = std::make_unique<WriteBehind>(
@@ -710,13 +714,8 @@ void Store::PersistCounters() {
 
 Status Store::Refresh() {
   if (!disk_ || !options_.read_only) return Status::OK();
-  DiskTierOptions disk_options;
-  disk_options.path = options_.path;
-  disk_options.read_only = true;
-  disk_options.snapshot = true;
-  disk_options.blob_files = options_.blob_files;
-  disk_options.read_cache_bytes = options_.read_cache_bytes;
-  KVSTASH_ASSIGN_OR_RETURN(std::unique_ptr<DiskTier> fresh, DiskTier::Open(disk_options));
+  KVSTASH_ASSIGN_OR_RETURN(std::unique_ptr<DiskTier> fresh,
+                           DiskTier::Open(DiskOptionsFor(options_)));
   disk_ = std::move(fresh);
   return Status::OK();
 }
