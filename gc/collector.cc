@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <utility>
 
+#include "gc/pins.h"
+
 namespace kvstash {
 
 Result<std::unique_ptr<BackgroundCollector>> BackgroundCollector::Start(
@@ -43,7 +45,11 @@ Result<ApplyResult> BackgroundCollector::RunOnce() {
     PruneCriteria criteria;
     if (options_.disk_budget_bytes > 0) criteria.max_bytes = options_.disk_budget_bytes;
     if (options_.max_idle.count() > 0) criteria.older_than = options_.max_idle;
-    const BlockSet exempt = options_.exempt ? options_.exempt() : BlockSet();
+    // Pins are read at every pass, so one made or removed meanwhile counts.
+    KVSTASH_ASSIGN_OR_RETURN(BlockSet exempt, PinnedBlocks(disk_));
+    if (options_.exempt) {
+      for (const BlockRef& r : options_.exempt()) exempt.insert(r);
+    }
     KVSTASH_ASSIGN_OR_RETURN(PrunePlan plan, PlanPrune(graph, criteria, exempt));
     if (plan.blocks.empty()) return ApplyResult();
     ApplyOptions apply;

@@ -12,6 +12,10 @@
 // before parents, skipping any block used or extended since the plan was
 // made. Blocks stay in the Store's device tier, which is a cache of its own.
 //
+// Pinned prefixes (gc/pins.h) are never deleted. A pin made while a pass is
+// deleting may lose blocks that pass already planned: pin, then check with
+// `kvstash ls --pinned`, or pin right after inserting (fresh access times).
+//
 // Known race: the Store writes access times back in batches (read meta, then
 // write meta). If such a write-back reads a block's meta just before a pass
 // deletes the block, it writes the meta back: a meta without its blob, which
@@ -51,8 +55,9 @@ struct CollectorOptions {
   // Compact after a pass that deleted something, so the space is reclaimed
   // now. Default: true.
   bool compact = true;
-  // Blocks never to delete (with their ancestors), asked for at each pass:
-  // pinned prefixes. Default: none.
+  // Blocks never to delete (with their ancestors), asked for at each pass,
+  // in addition to the store's pins (PinnedBlocks), which every pass reads
+  // itself. Default: none.
   std::function<BlockSet()> exempt;
 };
 

@@ -4,6 +4,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "gc/pins.h"
 #include "serde/block_codec.h"
 
 namespace kvstash {
@@ -166,6 +167,14 @@ Result<RepairResult> Repair(DiskTier* disk, const VerifyReport& report, bool com
   }
   BlockSet condemned;
   for (const auto& [ref, reason] : reasons) graph.AddSubtree(ref, &condemned);
+  // A pinned chain keeps every block that is not itself corrupt, even below
+  // a problem: the pin's owner asked for it, and a later verify reports it.
+  KVSTASH_ASSIGN_OR_RETURN(BlockSet pinned_leaves, PinnedBlocks(disk));
+  const BlockSet pinned = WithAncestors(graph, pinned_leaves);
+  for (const BlockRef& r : pinned) {
+    auto it = reasons.find(r);
+    if (it == reasons.end() || it->second != PruneReason::kCorrupt) condemned.erase(r);
+  }
   PrunePlan plan;
   RepairResult result;
   for (const BlockRef& r : graph.LeafFirst(condemned)) {

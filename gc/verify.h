@@ -86,6 +86,7 @@ struct RepairResult {
 // a problem since the report go too, and re-checks every child link after
 // deleting (a block whose meta and blob were both unreadable leaves a link
 // under a parent only the link itself names).
+// Pinned blocks (gc/pins.h) and their ancestors are kept unless corrupt.
 // REQUIRES: `report` came from VerifyStore on this `disk`, opened read-write.
 Result<RepairResult> Repair(DiskTier* disk, const VerifyReport& report, bool compact = true);
 

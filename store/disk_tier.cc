@@ -28,6 +28,7 @@ constexpr char kMetaFamily[] = "meta";
 constexpr char kChildrenFamily[] = "children";
 constexpr char kModelKeyPrefix[] = "model/";
 constexpr char kCountersKey[] = "stats/counters";
+constexpr char kPinKeyPrefix[] = "pin/";
 constexpr size_t kKeySize = 2 * Hash128::kEncodedSize;
 // Blob GC relocates live blobs out of the oldest this fraction of blob files
 // during compactions. Compact() sets its own (see there).
@@ -211,6 +212,75 @@ Result<std::vector<std::pair<ModelId, std::string>>> DiskTier::ListModels() {
     out.emplace_back(Hash128::DecodeFrom(k.data() + prefix.size()), it->value().ToString());
   }
   KVSTASH_RETURN_IF_ERROR(FromRocks(it->status(), "list models"));
+  return out;
+}
+
+std::string DiskPin::Encode() const {
+  std::string out;
+  out.reserve(1 + 2 * Hash128::kEncodedSize + 8);
+  PutFixed8(&out, kDiskPinVersion);
+  model.AppendTo(&out);
+  leaf.AppendTo(&out);
+  PutFixed64(&out, tokens);
+  return out;
+}
+
+Result<DiskPin> DiskPin::Decode(std::string_view bytes) {
+  LeReader in(bytes);
+  uint8_t version = 0;
+  if (!in.Read8(&version) || version == 0) return Status::Corruption("pin: bad version");
+  if (version > kDiskPinVersion) {
+    return Status::NotSupported("pin: version " + std::to_string(version) +
+                                " is newer than this kvstash reads (" +
+                                std::to_string(kDiskPinVersion) + ")");
+  }
+  DiskPin pin;
+  std::string_view model, leaf;
+  if (!in.ReadBytes(Hash128::kEncodedSize, &model) || !in.ReadBytes(Hash128::kEncodedSize, &leaf) ||
+      !in.Read64(&pin.tokens)) {
+    return Status::Corruption("pin: truncated");
+  }
+  if (in.remaining() != 0) {
+    return Status::Corruption("pin: " + std::to_string(in.remaining()) + " trailing bytes");
+  }
+  pin.model = Hash128::DecodeFrom(model.data());
+  pin.leaf = Hash128::DecodeFrom(leaf.data());
+  return pin;
+}
+
+Status DiskTier::PutPin(const DiskPin& pin) {
+  if (pin.name.empty()) return Status::InvalidArgument("pin: empty name");
+  return FromRocks(impl_->db->Put(rocksdb::WriteOptions(), kPinKeyPrefix + pin.name, pin.Encode()),
+                   "write pin " + pin.name);
+}
+
+Result<DiskPin> DiskTier::GetPin(const std::string& name) {
+  std::string value;
+  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), kPinKeyPrefix + name, &value);
+  if (s.IsNotFound()) return Status::NotFound("no pin named '" + name + "'");
+  if (!s.ok()) return FromRocks(s, "read pin " + name);
+  KVSTASH_ASSIGN_OR_RETURN(DiskPin pin, DiskPin::Decode(value));
+  pin.name = name;
+  return pin;
+}
+
+Status DiskTier::DeletePin(const std::string& name) {
+  return FromRocks(impl_->db->Delete(rocksdb::WriteOptions(), kPinKeyPrefix + name),
+                   "delete pin " + name);
+}
+
+Result<std::vector<DiskPin>> DiskTier::ListPins() {
+  std::vector<DiskPin> out;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions()));
+  const std::string prefix = kPinKeyPrefix;
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    std::string name = it->key().ToString().substr(prefix.size());
+    Result<DiskPin> pin = DiskPin::Decode(std::string_view(it->value().data(), it->value().size()));
+    if (!pin.ok()) return pin.status().WithContext("pin " + name);
+    out.push_back(std::move(*pin));
+    out.back().name = std::move(name);
+  }
+  KVSTASH_RETURN_IF_ERROR(FromRocks(it->status(), "list pins"));
   return out;
 }
 

@@ -6,6 +6,7 @@
 //   children  model(16) | parent(16) | hash  -> "" (who continues a prefix)
 //   default   "model/" | model(16)           -> canonical ModelDescription text
 //             "stats/counters"               -> DiskCounters
+//             "pin/" | name                  -> DiskPin
 // A model's blocks are one contiguous key range in each family.
 //
 // Writes of a block (blob, meta, child link) are one atomic WriteBatch, so a
@@ -98,6 +99,22 @@ struct DiskCounters {
   static Result<DiskCounters> Decode(std::string_view bytes);
 };
 
+// A pinned prefix (value of "pin/"+name in the default family; format in
+// docs/format.md, section 5.2): the leaf block of a stored chain that gc
+// must keep, with all of its ancestors.
+inline constexpr uint8_t kDiskPinVersion = 1;
+struct DiskPin {
+  std::string name;  // from the key; not part of the encoded value
+  ModelId model;
+  BlockHash leaf;
+  uint64_t tokens = 0;  // tokens the pinned chain covers: [0, tokens)
+
+  std::string Encode() const;
+  // Corruption for a truncated or malformed record; NotSupported for a newer
+  // version. `name` is left empty.
+  static Result<DiskPin> Decode(std::string_view bytes);
+};
+
 class DiskTier {
  public:
   // Creates the directory and database if missing. Returns Busy (naming the
@@ -114,6 +131,16 @@ class DiskTier {
   // NotFound if the model was never registered.
   Result<std::string> GetModel(const ModelId& model);
   Result<std::vector<std::pair<ModelId, std::string>>> ListModels();
+
+  // Pins: see DiskPin. PutPin replaces a pin of the same name.
+  // InvalidArgument for an empty name.
+  Status PutPin(const DiskPin& pin);
+  // NotFound if no pin has that name.
+  Result<DiskPin> GetPin(const std::string& name);
+  // OK if absent.
+  Status DeletePin(const std::string& name);
+  // Every pin, in name order. A record that does not decode is an error.
+  Result<std::vector<DiskPin>> ListPins();
 
   // Writes every block (blob, meta, child link) in one atomic batch.
   // `sync`: fsync the WAL before returning.

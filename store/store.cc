@@ -303,6 +303,41 @@ Result<PrefixMatch> Store::Match(const ModelId& model, const std::vector<int32_t
   return match;
 }
 
+Status Store::Pin(const std::string& name, const ModelId& model,
+                  const std::vector<int32_t>& tokens) {
+  if (name.empty()) return Status::InvalidArgument("pin: empty name");
+  if (tokens.empty()) return Status::InvalidArgument("pin " + name + ": no tokens");
+  if (!disk_) return Status::NotSupported("pin: the store has no disk tier");
+  if (disk_->read_only()) return Status::NotSupported("pin: store opened read-only");
+  KVSTASH_RETURN_IF_ERROR(Flush());
+  KVSTASH_ASSIGN_OR_RETURN(PrefixMatch match, Match(model, tokens));
+  if (match.tokens < tokens.size() || match.pieces.empty()) {
+    return Status::NotFound("pin " + name + ": only " + std::to_string(match.tokens) + " of " +
+                            std::to_string(tokens.size()) + " tokens are stored");
+  }
+  DiskPin pin;
+  pin.name = name;
+  pin.model = model;
+  pin.leaf = match.pieces.back().hash;
+  pin.tokens = match.tokens;
+  // A leaf found only in memory or on the peer is not something gc could keep.
+  Result<BlockMeta> meta = disk_->GetMeta(model, pin.leaf);
+  if (!meta.ok()) {
+    if (meta.status().IsNotFound()) {
+      return Status::NotFound("pin " + name + ": block " + pin.leaf.ToHex() + " is not on disk");
+    }
+    return meta.status();
+  }
+  return disk_->PutPin(pin);
+}
+
+Status Store::Unpin(const std::string& name) {
+  if (!disk_) return Status::NotSupported("unpin: the store has no disk tier");
+  if (disk_->read_only()) return Status::NotSupported("unpin: store opened read-only");
+  KVSTASH_RETURN_IF_ERROR(disk_->GetPin(name).status());
+  return disk_->DeletePin(name);
+}
+
 bool Store::MatchRemote(const ModelId& model, size_t block_tokens,
                         const std::vector<int32_t>& tokens, BlockHash& parent, size_t* pos,
                         PrefixMatch* match) {

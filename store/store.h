@@ -49,6 +49,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -160,6 +161,17 @@ class Store {
   // killed before it flushes are lost. Failing to update them is logged on
   // stderr, not returned.
   Status Flush();
+
+  // Pins the stored chain of `tokens` under `name` (replacing a pin of that
+  // name): gc (`kvstash prune`, the BackgroundCollector, `verify --repair`
+  // unless corrupt) never deletes its blocks. Flushes first, so blocks just
+  // inserted count. NotFound if the model is unknown or the whole of `tokens`
+  // is not stored on disk; InvalidArgument for an empty name or no tokens;
+  // NotSupported on a read-only store or one without a disk tier.
+  Status Pin(const std::string& name, const ModelId& model, const std::vector<int32_t>& tokens);
+  // Removes a pin (its blocks become ordinary gc candidates). NotFound if no
+  // pin has that name.
+  Status Unpin(const std::string& name);
 
   // Read-only stores: see what the writer has written since open (reopens
   // the read-only view). REQUIRES: no other call on this store runs meanwhile.

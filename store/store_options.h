@@ -2,6 +2,7 @@
 #ifndef KVSTASH_STORE_STORE_OPTIONS_H_
 #define KVSTASH_STORE_STORE_OPTIONS_H_
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -75,6 +76,19 @@ struct StoreOptions {
   std::string remote;
   // Shared secret for the peer. Default: empty.
   std::string remote_token;
+
+  // Background gc of the disk tier. Store::Open itself never starts it (gc
+  // sits above store); OpenStoreWithGc (gc/managed_store.h) does, for a
+  // read-write store with a disk tier, when either limit below is set.
+  // Pinned prefixes (Store::Pin) are never collected.
+  // Keep the blocks' stored bytes at or under this. 0: no budget. Default: 0.
+  uint64_t disk_budget_bytes = 0;
+  // Delete blocks not accessed for this long (whole idle subtrees). 0: no
+  // limit. Default: 0.
+  std::chrono::seconds max_idle{0};
+  // From the end of one gc pass to the start of the next; the first runs at
+  // open. Default: 60 s.
+  std::chrono::seconds gc_interval{60};
 
   // Test seam: replaces ComputeBlockHash (e.g. to force collisions).
   // Default: empty (the real hash).

@@ -4,6 +4,7 @@
 #include <ctime>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "store/disk_tier.h"
 #include "store/inventory.h"
@@ -29,6 +30,34 @@ std::string Age(uint64_t unix_ms) {
   return buf;
 }
 
+// `ls --pinned`: one row per pin. "present" is false when the leaf block is
+// gone (e.g. deleted as corrupt by verify --repair).
+int ListPinned(DiskTier* disk, const std::optional<ModelId>& only, bool json) {
+  auto pins = disk->ListPins();
+  if (!pins.ok()) return Fail("ls", pins.status());
+  nlohmann::json rows = nlohmann::json::array();
+  if (!json) {
+    std::printf("%-24s  %-32s  %8s  %-32s\n", "PIN", "MODEL", "TOKENS", "LEAF BLOCK");
+  }
+  for (const DiskPin& pin : *pins) {
+    if (only && pin.model != *only) continue;
+    const bool present = disk->GetMeta(pin.model, pin.leaf).ok();
+    if (json) {
+      rows.push_back({{"name", pin.name},
+                      {"model_id", pin.model.ToHex()},
+                      {"tokens", pin.tokens},
+                      {"leaf_hash", pin.leaf.ToHex()},
+                      {"present", present}});
+      continue;
+    }
+    std::printf("%-24s  %-32s  %8llu  %-32s%s\n", pin.name.c_str(), pin.model.ToHex().c_str(),
+                static_cast<unsigned long long>(pin.tokens), pin.leaf.ToHex().c_str(),
+                present ? "" : "  (missing)");
+  }
+  if (json) std::printf("%s\n", nlohmann::json{{"pins", rows}}.dump().c_str());
+  return kExitOk;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<DiskTier>> OpenStoreReadOnly(const std::string& flag) {
@@ -44,12 +73,14 @@ Result<std::unique_ptr<DiskTier>> OpenStoreReadOnly(const std::string& flag) {
 void AddLsCommand(CLI::App& app, Action* action) {
   struct Flags {
     std::string store, model;
-    bool json = false;
+    bool json = false, pinned = false;
   };
   auto flags = std::make_shared<Flags>();
   CLI::App* cmd = app.add_subcommand("ls", "List the models a store holds KV for");
   cmd->add_option("--store", flags->store, "Store directory (default: $KVSTASH_DIR, ...)");
   cmd->add_option("--model", flags->model, "Only this model id (hex)");
+  cmd->add_flag("--pinned", flags->pinned,
+                "List pinned prefixes (name, model, tokens, leaf block) instead of models");
   cmd->add_flag("--json", flags->json, "Print one JSON document");
   cmd->callback([flags, action] {
     *action = [flags]() -> int {
@@ -61,6 +92,7 @@ void AddLsCommand(CLI::App& app, Action* action) {
       }
       auto disk = OpenStoreReadOnly(flags->store);
       if (!disk.ok()) return Fail("ls", disk.status());
+      if (flags->pinned) return ListPinned(disk->get(), only, flags->json);
       auto inventory = InventoryByModel(disk->get());
       if (!inventory.ok()) return Fail("ls", inventory.status());
       nlohmann::json rows = nlohmann::json::array();

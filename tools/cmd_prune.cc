@@ -11,6 +11,7 @@
 
 #include "gc/block_graph.h"
 #include "gc/disk_usage.h"
+#include "gc/pins.h"
 #include "gc/prune.h"
 #include "gc/units.h"
 #include "store/disk_tier.h"
@@ -82,7 +83,10 @@ int Prune(const Flags& f) {
   const std::string path = (*disk)->path();
   auto graph = BlockGraph::Load(disk->get(), criteria.model);
   if (!graph.ok()) return Fail("prune", graph.status());
-  auto plan = PlanPrune(*graph, criteria);
+  auto pinned = PinnedBlocks(disk->get());
+  if (!pinned.ok()) return Fail("prune", pinned.status());
+  auto plan = PlanPrune(*graph, criteria, *pinned);
+  const uint64_t pinned_blocks = WithAncestors(*graph, *pinned).size();
   if (!plan.ok()) return Fail("prune", plan.status());
 
   std::map<ModelId, ModelTotals> by_model;
@@ -133,6 +137,7 @@ int Prune(const Flags& f) {
                           {"kept_blocks", plan->scope_blocks - plan->blocks.size()},
                           {"kept_bytes", plan->kept_bytes()},
                           {"budget_met", plan->budget_met},
+                          {"pinned_blocks", pinned_blocks},
                           {"skipped", applied.blocks_skipped},
                           {"disk_bytes_before", b}};
     if (!f.dry_run) {
@@ -152,6 +157,11 @@ int Prune(const Flags& f) {
   std::printf("kept %llu blocks (%s stored)\n",
               static_cast<unsigned long long>(plan->scope_blocks - plan->blocks.size()),
               HumanBytes(plan->kept_bytes()).c_str());
+  if (pinned_blocks > 0) {
+    std::printf(
+        "kept %llu blocks of pinned prefixes, whatever the criteria (kvstash ls --pinned)\n",
+        static_cast<unsigned long long>(pinned_blocks));
+  }
   if (f.dry_run) {
     std::printf("disk: %s (nothing changed: --dry-run)\n", HumanBytes(b).c_str());
   } else {

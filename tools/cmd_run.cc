@@ -8,6 +8,8 @@
 #include "engine/engine.h"
 #include "engine/llama_model.h"
 #include "engine/tokenizer.h"
+#include "gc/managed_store.h"
+#include "gc/units.h"
 #include "tools/commands.h"
 
 namespace kvstash::cli {
@@ -16,7 +18,7 @@ namespace {
 
 struct RunFlags {
   std::string model, store, prompt, prompt_file, prompt_ids, dtype, device = "auto";
-  std::string remote, remote_token_file;
+  std::string remote, remote_token_file, pin, disk_budget;
   size_t max_new_tokens = 32, context = 4096, prefill_chunk = 512;
   uint32_t block_tokens = kDefaultBlockTokens;
   int logprobs = 0, threads = 0, top_k = 0;
@@ -64,7 +66,8 @@ int Run(const RunFlags& f) {
   auto model = LlamaModel::Load(f.model, load);
   if (!model.ok()) return Fail("run", model.status());
 
-  std::unique_ptr<Store> store;
+  ManagedStore managed;  // the store and, with --disk-budget, its collector
+  Store* store = nullptr;
   const std::string store_dir = f.no_store ? "" : ResolveStoreDir(f.store);
   if (!f.no_store) {
     StoreOptions options;
@@ -80,15 +83,21 @@ int Run(const RunFlags& f) {
         options.remote_token.pop_back();
       }
     }
-    auto opened = Store::Open(options);
+    if (!f.disk_budget.empty()) {
+      auto budget = ParseByteSize(f.disk_budget);
+      if (!budget.ok()) return Fail("run", budget.status().WithContext("--disk-budget"));
+      options.disk_budget_bytes = *budget;
+    }
+    auto opened = OpenStoreWithGc(options);
     if (!opened.ok()) return Fail("run", opened.status());
-    store = std::move(opened).value();
+    managed = std::move(opened).value();
+    store = managed.store();
   }
   EngineOptions engine_options;
   engine_options.context = f.context;
   engine_options.prefill_chunk = f.prefill_chunk;
   engine_options.block_tokens = f.block_tokens;
-  auto engine = Engine::Create(model->get(), store.get(), engine_options);
+  auto engine = Engine::Create(model->get(), store, engine_options);
   if (!engine.ok()) return Fail("run", engine.status());
   const double model_load_ms = MsSince(load_start);
 
@@ -137,8 +146,12 @@ int Run(const RunFlags& f) {
   const double total_ms = tokenize_ms + gen->total_ms;
   const std::string text = tokenizer ? tokenizer->Decode(gen->tokens) : "";
 
+  if (store && !f.pin.empty()) {
+    Status pinned = store->Pin(f.pin, (*engine)->model_id(), prompt);  // flushes first
+    if (!pinned.ok()) return Fail("run", pinned.WithContext("--pin " + f.pin));
+  }
   if (store) {
-    Status closed = store->Close();  // flushes: what this run stored is durable
+    Status closed = managed.Close();  // flushes: what this run stored is durable
     if (!closed.ok()) return Fail("run", closed);
   }
   const PrefillStats& p = gen->prefill;
@@ -225,6 +238,12 @@ void AddRunCommand(CLI::App& app, Action* action) {
                   "device memory plus the peer)");
   cmd->add_option("--remote-token-file", f->remote_token_file,
                   "File holding the peer's shared secret");
+  cmd->add_option("--pin", f->pin,
+                  "After the run, pin the prompt's stored prefix under NAME so gc keeps it "
+                  "(kvstash ls --pinned, kvstash unpin)");
+  cmd->add_option("--disk-budget", f->disk_budget,
+                  "Hold the store's blocks to SIZE (500M, 2G) with background gc; pinned "
+                  "prefixes are kept");
   cmd->add_flag("--no-store", f->no_store, "Do not use a store (cold prefill)");
   cmd->add_flag("--no-bos", f->no_bos, "Do not prepend the model's BOS token");
   cmd->add_flag("--json", f->json, "Print one JSON object");

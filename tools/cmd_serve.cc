@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <memory>
 
+#include "gc/managed_store.h"
+#include "gc/units.h"
 #include "store/file_util.h"
 #include "store/server.h"
 #include "store/store.h"
@@ -21,6 +23,7 @@ struct ServeFlags {
   size_t max_connections = 256;
   uint32_t max_frame_mib = 64;
   int idle_timeout_s = 120;
+  std::string disk_budget, max_idle;
 };
 
 int Serve(const ServeFlags& f) {
@@ -57,8 +60,21 @@ int Serve(const ServeFlags& f) {
   }
   store_options.device = "cpu";
   store_options.device_budget_bytes = 0;  // the server shares disk; clients cache in memory
-  auto store = Store::Open(store_options);
-  if (!store.ok()) return Fail("serve", store.status());
+  if (!f.disk_budget.empty()) {
+    auto budget = ParseByteSize(f.disk_budget);
+    if (!budget.ok()) return Fail("serve", budget.status().WithContext("--disk-budget"));
+    store_options.disk_budget_bytes = *budget;
+  }
+  if (!f.max_idle.empty()) {
+    auto idle = ParseDuration(f.max_idle);
+    if (!idle.ok()) return Fail("serve", idle.status().WithContext("--max-idle"));
+    store_options.max_idle = std::chrono::duration_cast<std::chrono::seconds>(*idle);
+  }
+  // With a budget or an idle limit, a collector holds the store to them
+  // while serving (pinned prefixes are kept).
+  auto managed = OpenStoreWithGc(store_options);
+  if (!managed.ok()) return Fail("serve", managed.status());
+  Store* const store = managed->store();
 
   // Block the stop signals in every thread; this one waits for them.
   sigset_t stop_signals;
@@ -67,7 +83,7 @@ int Serve(const ServeFlags& f) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  auto server = Server::Start((*store)->disk(), options);
+  auto server = Server::Start(store->disk(), options);
   if (!server.ok()) return Fail("serve", server.status());
   std::fprintf(stderr, "kvstash serve: serving %s on %s:%u%s\n", store_options.path.c_str(),
                options.host.c_str(), (*server)->port(),
@@ -83,7 +99,7 @@ int Serve(const ServeFlags& f) {
                signal_number == SIGINT ? "SIGINT" : "SIGTERM");
   (*server)->Stop();
   const ServerStats stats = (*server)->Stats();
-  Status closed = (*store)->Close();
+  Status closed = managed->Close();  // stops gc, then closes the store
   if (!closed.ok()) return Fail("serve", closed);
   std::fprintf(stderr,
                "kvstash serve: stopped after %llu requests (%llu blocks served, %llu stored, "
@@ -113,6 +129,11 @@ void AddServeCommand(CLI::App& app, Action* action) {
   cmd->add_option("--max-frame-mib", f->max_frame_mib, "Largest request accepted, MiB")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
+  cmd->add_option("--disk-budget", f->disk_budget,
+                  "Hold the store's blocks to SIZE (500M, 2G) with background gc; pinned "
+                  "prefixes are kept");
+  cmd->add_option("--max-idle", f->max_idle,
+                  "Background gc deletes blocks not used for DURATION (7d), whole subtrees");
   cmd->add_option("--idle-timeout", f->idle_timeout_s, "Seconds before an idle client is closed")
       ->check(CLI::Range(1, 86400))
       ->capture_default_str();

@@ -174,8 +174,8 @@ void AddVerifyCommand(CLI::App& app, Action* action) {
       "verify", "Check every stored block (checksum, header, parent); --repair deletes bad ones");
   cmd->add_option("--store", flags->store, "Store directory (default: $KVSTASH_DIR, ...)");
   cmd->add_flag("--repair", flags->repair,
-                "Delete corrupt and orphaned blocks and what hangs below them (needs the store "
-                "to itself)");
+                "Delete corrupt and orphaned blocks and what hangs below them, keeping pinned "
+                "blocks that are not corrupt themselves (needs the store to itself)");
   cmd->add_flag("--json", flags->json, "Print one JSON document");
   cmd->callback([flags, action] { *action = [flags] { return Verify(*flags); }; });
 }

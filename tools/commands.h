@@ -13,6 +13,9 @@
 
 namespace kvstash::cli {
 
+void AddBenchCommand(CLI::App& app, Action* action);
+void AddExportCommand(CLI::App& app, Action* action);
+void AddImportCommand(CLI::App& app, Action* action);
 void AddInspectCommand(CLI::App& app, Action* action);
 void AddLsCommand(CLI::App& app, Action* action);
 void AddMkmodelCommand(CLI::App& app, Action* action);
@@ -21,6 +24,7 @@ void AddRunCommand(CLI::App& app, Action* action);
 void AddServeCommand(CLI::App& app, Action* action);
 void AddStatCommand(CLI::App& app, Action* action);
 void AddTokenizeCommand(CLI::App& app, Action* action);
+void AddUnpinCommand(CLI::App& app, Action* action);
 void AddVerifyCommand(CLI::App& app, Action* action);
 
 // Opens the store named by a --store flag as a read-only view as of now,

@@ -12,6 +12,9 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "kvstash 0.1.0");
   app.require_subcommand(1);
   Action action;
+  AddBenchCommand(app, &action);
+  AddExportCommand(app, &action);
+  AddImportCommand(app, &action);
   AddInspectCommand(app, &action);
   AddLsCommand(app, &action);
   AddMkmodelCommand(app, &action);
@@ -20,6 +23,7 @@ int main(int argc, char** argv) {
   AddServeCommand(app, &action);
   AddStatCommand(app, &action);
   AddTokenizeCommand(app, &action);
+  AddUnpinCommand(app, &action);
   AddVerifyCommand(app, &action);
   try {
     app.parse(argc, argv);

@@ -1,0 +1,218 @@
+#include "store/pack.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "serde/block_codec.h"
+#include "serde/hash128.h"
+#include "serde/le_coding.h"
+
+namespace kvstash {
+
+namespace {
+
+constexpr size_t kPackChecksumSize = 8;
+
+uint64_t NowMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+// A blob is acceptable only if it is intact and is exactly the block its
+// record (and the pack's model) says it is.
+Result<BlockHeader> CheckBlob(const ModelId& model, const PackRecord& r) {
+  Result<BlockHeader> header = ParseBlockHeader(r.blob, /*verify_checksum=*/true);
+  if (!header.ok()) return header.status().WithContext("block " + r.hash.ToHex());
+  if (header->model != model) {
+    return Status::Corruption("block " + r.hash.ToHex() + ": header names model " +
+                              header->model.ToHex() + ", pack holds " + model.ToHex());
+  }
+  if (header->hash != r.hash || header->parent != r.parent) {
+    return Status::Corruption("block " + r.hash.ToHex() + ": header hash/parent (" +
+                              header->hash.ToHex() + "/" + header->parent.ToHex() +
+                              ") disagree with the record");
+  }
+  const BlockHash computed =
+      ComputeBlockHash(model, r.parent, header->tokens.data(), header->tokens.size());
+  if (computed != r.hash) {
+    return Status::Corruption("block " + r.hash.ToHex() + ": hash of its tokens is " +
+                              computed.ToHex());
+  }
+  return header;
+}
+
+}  // namespace
+
+Result<std::string> ExportPack(DiskTier* disk, const ModelId& model,
+                               const std::optional<BlockHash>& leaf) {
+  KVSTASH_ASSIGN_OR_RETURN(std::string description, disk->GetModel(model));
+  std::vector<std::pair<BlockHash, BlockMeta>> blocks;
+  if (leaf) {
+    BlockHash h = *leaf;
+    while (h != kRootBlockHash) {
+      Result<BlockMeta> meta = disk->GetMeta(model, h);
+      if (!meta.ok()) return meta.status().WithContext("export chain of " + leaf->ToHex());
+      if (blocks.size() > (1u << 24)) return Status::Corruption("export: parent chain loops");
+      const BlockHash parent = meta->parent;
+      blocks.emplace_back(h, std::move(meta).value());
+      h = parent;
+    }
+    std::reverse(blocks.begin(), blocks.end());  // parents first
+  } else {
+    Status error;
+    KVSTASH_RETURN_IF_ERROR(disk->ForEachMeta(
+        model, [&](const ModelId&, const BlockHash& hash, const Result<BlockMeta>& meta) {
+          if (!meta.ok()) {
+            error = meta.status().WithContext("export: meta of block " + hash.ToHex());
+            return false;
+          }
+          blocks.emplace_back(hash, *meta);
+          return true;
+        }));
+    KVSTASH_RETURN_IF_ERROR(error);
+    // Key order is not chain order: sort by depth so parents come first.
+    std::unordered_map<BlockHash, const BlockMeta*, Hash128Hasher> by_hash;
+    for (const auto& [h, m] : blocks) by_hash[h] = &m;
+    std::unordered_map<BlockHash, size_t, Hash128Hasher> depth;
+    for (const auto& [h, m] : blocks) {
+      size_t d = 0;
+      for (auto it = by_hash.find(m.parent); it != by_hash.end() && d <= blocks.size();
+           it = by_hash.find(it->second->parent)) {
+        ++d;
+      }
+      depth[h] = d;
+    }
+    std::stable_sort(blocks.begin(), blocks.end(),
+                     [&](const auto& a, const auto& b) { return depth[a.first] < depth[b.first]; });
+  }
+
+  std::string out(kPackMagic, sizeof(kPackMagic));
+  PutFixed16(&out, kPackVersion);
+  PutFixed32(&out, static_cast<uint32_t>(description.size()));
+  out += description;
+  model.AppendTo(&out);
+  PutFixed64(&out, blocks.size());
+  std::string blob;
+  for (const auto& [hash, meta] : blocks) {
+    KVSTASH_RETURN_IF_ERROR(disk->GetBlob(model, hash, &blob));
+    KVSTASH_RETURN_IF_ERROR(CheckBlob(model, {hash, meta.parent, blob}).status());
+    hash.AppendTo(&out);
+    meta.parent.AppendTo(&out);
+    PutFixed64(&out, blob.size());
+    out += blob;
+  }
+  PutFixed64(&out, Xxh3Hash64(out.data(), out.size()));
+  return out;
+}
+
+Result<Pack> ParsePack(std::string_view bytes) {
+  if (bytes.size() < sizeof(kPackMagic) + 2 + kPackChecksumSize) {
+    return Status::Corruption("pack: truncated (" + std::to_string(bytes.size()) + " bytes)");
+  }
+  if (std::memcmp(bytes.data(), kPackMagic, sizeof(kPackMagic)) != 0) {
+    return Status::Corruption("pack: bad magic");
+  }
+  const uint16_t version = DecodeFixed16(bytes.data() + sizeof(kPackMagic));
+  if (version > kPackVersion) {
+    return Status::NotSupported("pack: version " + std::to_string(version) +
+                                " is newer than this kvstash reads (" +
+                                std::to_string(kPackVersion) + ")");
+  }
+  if (version < kPackMinReadableVersion) {
+    return Status::Corruption("pack: bad version " + std::to_string(version));
+  }
+  const std::string_view body = bytes.substr(0, bytes.size() - kPackChecksumSize);
+  const uint64_t stored = DecodeFixed64(bytes.data() + body.size());
+  const uint64_t computed = Xxh3Hash64(body.data(), body.size());
+  if (stored != computed) {
+    return Status::Corruption("pack: checksum mismatch (truncated or damaged file)");
+  }
+
+  LeReader in(body.substr(sizeof(kPackMagic) + 2));
+  Pack pack;
+  uint32_t desc_len = 0;
+  std::string_view desc, model;
+  uint64_t count = 0;
+  if (!in.Read32(&desc_len) || !in.ReadBytes(desc_len, &desc) ||
+      !in.ReadBytes(Hash128::kEncodedSize, &model) || !in.Read64(&count)) {
+    return Status::Corruption("pack: truncated header");
+  }
+  pack.description = std::string(desc);
+  pack.model = Hash128::DecodeFrom(model.data());
+  KVSTASH_ASSIGN_OR_RETURN(ModelDescription description,
+                           ModelDescription::FromCanonicalText(pack.description));
+  KVSTASH_ASSIGN_OR_RETURN(ModelId fingerprint, description.Fingerprint());
+  if (fingerprint != pack.model) {
+    return Status::Corruption("pack: model id " + pack.model.ToHex() +
+                              " != fingerprint of its description " + fingerprint.ToHex());
+  }
+  constexpr size_t kRecordFixed = 2 * Hash128::kEncodedSize + 8;
+  if (count > in.remaining() / kRecordFixed) {
+    return Status::Corruption("pack: " + std::to_string(count) + " records cannot fit");
+  }
+  pack.records.reserve(count);
+  for (uint64_t i = 0; i < count; ++i) {
+    std::string_view hash, parent, blob;
+    uint64_t blob_len = 0;
+    if (!in.ReadBytes(Hash128::kEncodedSize, &hash) ||
+        !in.ReadBytes(Hash128::kEncodedSize, &parent) || !in.Read64(&blob_len) ||
+        !in.ReadBytes(blob_len, &blob)) {
+      return Status::Corruption("pack: truncated record " + std::to_string(i));
+    }
+    PackRecord r{Hash128::DecodeFrom(hash.data()), Hash128::DecodeFrom(parent.data()),
+                 std::string(blob)};
+    KVSTASH_RETURN_IF_ERROR(CheckBlob(pack.model, r).status().WithContext("pack"));
+    pack.records.push_back(std::move(r));
+  }
+  if (in.remaining() != 0) {
+    return Status::Corruption("pack: " + std::to_string(in.remaining()) + " trailing bytes");
+  }
+  return pack;
+}
+
+Result<ImportResult> ImportPack(DiskTier* disk, std::string_view bytes) {
+  if (disk->read_only()) return Status::NotSupported("import: store opened read-only");
+  KVSTASH_ASSIGN_OR_RETURN(Pack pack, ParsePack(bytes));
+  ImportResult result;
+  result.model = pack.model;
+  result.blocks = pack.records.size();
+  std::unordered_set<BlockHash, Hash128Hasher> in_pack;
+  for (const PackRecord& r : pack.records) in_pack.insert(r.hash);
+  std::vector<DiskBlockWrite> writes;
+  const uint64_t now = NowMs();
+  for (PackRecord& r : pack.records) {
+    if (r.parent != kRootBlockHash && !in_pack.count(r.parent)) {
+      Result<BlockMeta> parent = disk->GetMeta(pack.model, r.parent);
+      if (!parent.ok()) {
+        return Status::Corruption("pack: block " + r.hash.ToHex() + " continues " +
+                                  r.parent.ToHex() +
+                                  ", which neither the pack nor the store holds");
+      }
+    }
+    if (disk->GetMeta(pack.model, r.hash).ok()) continue;  // already stored
+    KVSTASH_ASSIGN_OR_RETURN(BlockHeader header, ParseBlockHeader(r.blob, false));
+    DiskBlockWrite w;
+    w.model = pack.model;
+    w.hash = r.hash;
+    w.meta.parent = r.parent;
+    w.meta.tokens = header.tokens;
+    w.meta.codec = header.codec;
+    w.meta.dtype = header.shape.dtype;
+    w.meta.raw_bytes = header.raw_bytes;
+    w.meta.stored_bytes = r.blob.size();
+    w.meta.created_ms = w.meta.last_access_ms = now;
+    w.blob = std::move(r.blob);
+    result.stored_bytes += w.blob.size();
+    writes.push_back(std::move(w));
+  }
+  result.new_blocks = writes.size();
+  KVSTASH_RETURN_IF_ERROR(disk->PutBlocks(writes, /*sync=*/true));
+  KVSTASH_RETURN_IF_ERROR(disk->PutModel(pack.model, pack.description));
+  return result;
+}
+
+}  // namespace kvstash

@@ -1,0 +1,264 @@
+// kvstash bench ttft: time to first token of one prompt, cold and warm from
+// each tier (device memory, disk with a warm and a dropped page cache, a
+// loopback `kvstash serve` peer), all measured side by side in one process.
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "engine/engine.h"
+#include "engine/llama_model.h"
+#include "engine/model_maker.h"
+#include "store/server.h"
+#include "tools/bench_util.h"
+#include "tools/commands.h"
+
+namespace kvstash::cli {
+
+namespace {
+
+struct TtftFlags {
+  std::string preset = "tiny", model, dtype, prompt_tokens = "512,2048", device = "cpu";
+  int repeat = 3, threads = 0;
+  bool json = false;
+};
+
+struct PathResult {
+  PathResult(std::string name, size_t tokens) : path(std::move(name)), prompt_tokens(tokens) {}
+  std::string path;
+  size_t prompt_tokens = 0;
+  std::vector<double> ttft, prefill, load;
+  size_t reused_tokens = 0, computed_tokens = 0;
+  uint64_t kv_bytes_loaded = 0;
+};
+
+// One timed request: a fresh engine on `store` (null: cold), one token.
+Status Request(const LlamaModel& model, Store* store, const std::vector<int32_t>& prompt,
+               PathResult* out, Engine* reuse = nullptr) {
+  std::unique_ptr<Engine> owned;
+  Engine* engine = reuse;
+  if (!engine) {
+    EngineOptions options;
+    options.insert = false;  // the timed requests only read
+    options.context = prompt.size() + 8;
+    KVSTASH_ASSIGN_OR_RETURN(owned, Engine::Create(&model, store, options));
+    engine = owned.get();
+  }
+  GenerateOptions gen_options;
+  gen_options.max_new_tokens = 1;
+  KVSTASH_ASSIGN_OR_RETURN(Generation gen, engine->Generate(prompt, gen_options));
+  out->ttft.push_back(gen.ttft_ms);
+  out->prefill.push_back(gen.prefill.prefill_ms);
+  out->load.push_back(gen.prefill.load_ms);
+  out->reused_tokens = gen.prefill.reused_tokens;
+  out->computed_tokens = gen.prefill.computed_tokens;
+  out->kv_bytes_loaded = model.kv_shape().RawBytes(gen.prefill.reused_tokens);
+  return Status::OK();
+}
+
+Result<std::unique_ptr<Store>> OpenStore(const std::string& path, uint64_t device_budget,
+                                         const std::string& device,
+                                         const std::string& remote = "") {
+  StoreOptions options;
+  options.path = path;
+  options.device_budget_bytes = device_budget;
+  options.device = device;
+  options.remote = remote;
+  if (device_budget == 0) options.promote_on_hit = false;
+  return Store::Open(options);
+}
+
+// Measures every path for one prompt length.
+Status BenchPrompt(const LlamaModel& model, const TtftFlags& f, size_t length,
+                   const std::string& work, std::vector<PathResult>* results) {
+  std::vector<int32_t> prompt(length);
+  const int64_t vocab = model.config().vocab_size;
+  for (size_t i = 0; i < length; ++i) {
+    prompt[i] = static_cast<int32_t>((i * 7919 + 13 + length) % static_cast<size_t>(vocab));
+  }
+  const std::string tag = std::to_string(length);
+  const std::string disk_dir = work + "/disk-" + tag, server_dir = work + "/server-" + tag;
+  const uint32_t block_tokens = EngineOptions().block_tokens;
+
+  // Cold: one engine without a store; its cache then holds the prompt's K/V,
+  // which is inserted into every store (no extra prefill).
+  PathResult cold{"cold", length};
+  EngineOptions cold_options;
+  cold_options.context = length + 8;
+  KVSTASH_ASSIGN_OR_RETURN(auto cold_engine, Engine::Create(&model, nullptr, cold_options));
+  for (int r = 0; r < f.repeat; ++r) {
+    KVSTASH_RETURN_IF_ERROR(Request(model, nullptr, prompt, &cold, cold_engine.get()));
+  }
+  const KvCacheView& kv = cold_engine->cache();
+
+  KVSTASH_ASSIGN_OR_RETURN(auto device_store, OpenStore("", 1ull << 30, f.device));
+  KVSTASH_ASSIGN_OR_RETURN(auto disk_store, OpenStore(disk_dir, 1ull << 30, f.device));
+  KVSTASH_ASSIGN_OR_RETURN(auto server_store, OpenStore(server_dir, 1ull << 30, f.device));
+  for (Store* s : {device_store.get(), disk_store.get(), server_store.get()}) {
+    KVSTASH_ASSIGN_OR_RETURN(ModelId id, s->RegisterModel(model.Describe(block_tokens)));
+    KVSTASH_ASSIGN_OR_RETURN(InsertResult inserted, s->Insert(id, prompt, kv));
+    if (inserted.tokens_stored != length) {
+      return Status::Aborted("bench: stored " + std::to_string(inserted.tokens_stored) + " of " +
+                             std::to_string(length) + " tokens");
+    }
+    KVSTASH_RETURN_IF_ERROR(s->Flush());
+  }
+  cold_engine.reset();
+  KVSTASH_RETURN_IF_ERROR(disk_store->Close());
+  disk_store.reset();
+
+  PathResult device{"device", length};
+  for (int r = 0; r < f.repeat; ++r) {
+    KVSTASH_RETURN_IF_ERROR(Request(model, device_store.get(), prompt, &device));
+  }
+  device_store.reset();
+
+  // Disk through a freshly opened store (no device tier), page cache warm,
+  // then dropped before each open.
+  PathResult disk{"disk", length}, disk_cold{"disk-cold-cache", length};
+  for (PathResult* p : {&disk, &disk_cold}) {
+    for (int r = 0; r < f.repeat; ++r) {
+      if (p == &disk_cold) DropPageCache(disk_dir);
+      KVSTASH_ASSIGN_OR_RETURN(auto store, OpenStore(disk_dir, 0, f.device));
+      KVSTASH_RETURN_IF_ERROR(Request(model, store.get(), prompt, p));
+      KVSTASH_RETURN_IF_ERROR(store->Close());
+    }
+  }
+
+  // A loopback peer serving a separate store's disk tier; a fresh client
+  // store (device memory only) for every request.
+  ServerOptions server_options;
+  server_options.port = 0;
+  KVSTASH_ASSIGN_OR_RETURN(auto server, Server::Start(server_store->disk(), server_options));
+  PathResult remote{"remote", length};
+  const std::string peer = "127.0.0.1:" + std::to_string(server->port());
+  for (int r = 0; r < f.repeat; ++r) {
+    KVSTASH_ASSIGN_OR_RETURN(auto client, OpenStore("", 1ull << 30, f.device, peer));
+    KVSTASH_RETURN_IF_ERROR(Request(model, client.get(), prompt, &remote));
+    KVSTASH_RETURN_IF_ERROR(client->Close());
+  }
+  server->Stop();
+  server.reset();
+  KVSTASH_RETURN_IF_ERROR(server_store->Close());
+
+  for (PathResult* p : {&cold, &device, &disk, &disk_cold, &remote}) results->push_back(*p);
+  return Status::OK();
+}
+
+int RunTtft(const TtftFlags& f) {
+  std::vector<size_t> lengths;
+  {
+    std::string list = f.prompt_tokens;
+    std::replace(list.begin(), list.end(), ',', ' ');
+    std::istringstream words(list);
+    long long v;
+    while (words >> v) {
+      if (v < 2) {
+        return Fail("bench", Status::InvalidArgument("--prompt-tokens: each must be >= 2"));
+      }
+      lengths.push_back(static_cast<size_t>(v));
+    }
+    if (lengths.empty() || !words.eof()) {
+      return Fail("bench", Status::InvalidArgument("--prompt-tokens: e.g. 512,2048"));
+    }
+  }
+  auto work = TempWorkDir();
+  if (!work.ok()) return Fail("bench", work.status());
+  const std::string model_dir = f.model.empty() ? *work + "/model" : f.model;
+  if (f.model.empty()) {
+    MakeModelOptions make;
+    make.preset = f.preset;
+    if (!f.dtype.empty()) make.dtype = ParseDType(f.dtype).value();
+    Status made = MakeModel(model_dir, make);
+    if (!made.ok()) {
+      RemoveWorkDir(*work);
+      return Fail("bench", made);
+    }
+  }
+  ModelLoadOptions load;
+  load.device = f.device;
+  load.threads = f.threads;
+  if (!f.dtype.empty()) load.dtype = ParseDType(f.dtype).value();
+  auto model = LlamaModel::Load(model_dir, load);
+  if (!model.ok()) {
+    RemoveWorkDir(*work);
+    return Fail("bench", model.status());
+  }
+  std::vector<PathResult> results;
+  for (size_t length : lengths) {
+    Status s = BenchPrompt(**model, f, length, *work, &results);
+    if (!s.ok()) {
+      RemoveWorkDir(*work);
+      return Fail("bench", s);
+    }
+  }
+  RemoveWorkDir(*work);
+
+  std::vector<BenchRow> rows;
+  double cold_median = 0;
+  for (const PathResult& p : results) {
+    BenchRow row;
+    row.path = p.path;
+    row.prompt_tokens = p.prompt_tokens;
+    row.ttft_median = Median(p.ttft);
+    row.ttft_min = *std::min_element(p.ttft.begin(), p.ttft.end());
+    row.ttft_max = *std::max_element(p.ttft.begin(), p.ttft.end());
+    row.prefill_ms = Median(p.prefill);
+    row.load_ms = Median(p.load);
+    row.reused_tokens = p.reused_tokens;
+    row.computed_tokens = p.computed_tokens;
+    row.kv_bytes_loaded = p.kv_bytes_loaded;
+    if (p.path == "cold") cold_median = row.ttft_median;
+    row.speedup = row.ttft_median > 0 ? cold_median / row.ttft_median : 0;
+    rows.push_back(row);
+  }
+  const std::string model_name = f.model.empty() ? f.preset : f.model;
+  const std::string dtype = DTypeName((*model)->dtype());
+  if (f.json) {
+    nlohmann::json j = {{"model", model_name},
+                        {"dtype", dtype},
+                        {"repeat", f.repeat},
+                        {"threads", f.threads},
+                        {"results", nlohmann::json::array()}};
+    for (const BenchRow& r : rows) j["results"].push_back(RowJson(r));
+    std::printf("%s\n", j.dump(2).c_str());
+  } else {
+    std::printf("model %s, %s, %d repeat(s)\n", model_name.c_str(), dtype.c_str(), f.repeat);
+    PrintTable(rows);
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddBenchCommand(CLI::App& app, Action* action) {
+  CLI::App* bench = app.add_subcommand("bench", "Measure warm starts against cold prefill");
+  bench->require_subcommand(1);
+  auto f = std::make_shared<TtftFlags>();
+  CLI::App* ttft = bench->add_subcommand(
+      "ttft", "Time to first token: cold, and warm from device, disk and a loopback peer");
+  ttft->add_option("--preset", f->preset, "Model preset made in a temp dir")
+      ->check(CLI::IsMember(ModelPresets()))
+      ->capture_default_str();
+  ttft->add_option("--model", f->model, "Hugging Face model directory (instead of --preset)");
+  ttft->add_option("--dtype", f->dtype, "Compute dtype (and made model's dtype)")
+      ->check(CLI::IsMember({"f32", "bf16"}));
+  ttft->add_option("--prompt-tokens", f->prompt_tokens, "Comma-separated prompt lengths")
+      ->capture_default_str();
+  ttft->add_option("--repeat", f->repeat, "Timed requests per path")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  ttft->add_option("--threads", f->threads, "CPU threads (0: all cores)");
+  ttft->add_option("--device", f->device, "auto, cpu or cuda[:N]")->capture_default_str();
+  ttft->add_flag("--json", f->json, "Print one JSON document");
+  ttft->callback([f, action] { *action = [f] { return RunTtft(*f); }; });
+  AddBenchNaiveCommand(*bench, action);
+}
+
+}  // namespace kvstash::cli
