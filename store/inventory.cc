@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace kvstash {
@@ -47,6 +48,50 @@ Result<std::vector<ModelInventory>> InventoryByModel(DiskTier* disk) {
   std::vector<ModelInventory> out;
   for (auto& [id, inv] : by_model) out.push_back(std::move(inv));
   return out;
+}
+
+Result<std::vector<ChainInventory>> ChainsOfModel(DiskTier* disk, const ModelId& model) {
+  std::unordered_map<BlockHash, BlockMeta, Hash128Hasher> metas;
+  std::unordered_set<BlockHash, Hash128Hasher> parents;
+  KVSTASH_RETURN_IF_ERROR(disk->ForEachMeta(
+      model, [&](const ModelId&, const BlockHash& hash, const Result<BlockMeta>& meta) {
+        if (meta.ok()) {
+          parents.insert(meta->parent);
+          metas.emplace(hash, *meta);
+        }
+        return true;
+      }));
+  std::vector<ChainInventory> chains;
+  for (const auto& [hash, leaf_meta] : metas) {
+    if (parents.count(hash)) continue;  // something continues it: not a chain end
+    ChainInventory chain;
+    chain.leaf = hash;
+    const BlockMeta* meta = &leaf_meta;
+    // Bounded walk: a corrupt parent cycle cannot loop forever.
+    for (size_t steps = 0; steps <= metas.size(); ++steps) {
+      ++chain.blocks;
+      chain.tokens += meta->tokens.size();
+      chain.stored_bytes += meta->stored_bytes;
+      chain.last_access_ms = std::max(chain.last_access_ms, meta->last_access_ms);
+      if (meta->parent == kRootBlockHash) {
+        const size_t n = std::min<size_t>(32, meta->tokens.size());
+        chain.first_tokens.assign(meta->tokens.begin(), meta->tokens.begin() + n);
+        break;
+      }
+      auto parent = metas.find(meta->parent);
+      if (parent == metas.end()) {
+        chain.complete = false;
+        break;
+      }
+      meta = &parent->second;
+    }
+    chains.push_back(std::move(chain));
+  }
+  std::sort(chains.begin(), chains.end(), [](const ChainInventory& a, const ChainInventory& b) {
+    return a.last_access_ms != b.last_access_ms ? a.last_access_ms > b.last_access_ms
+                                                : a.leaf < b.leaf;
+  });
+  return chains;
 }
 
 }  // namespace kvstash

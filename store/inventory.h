@@ -32,6 +32,21 @@ struct ModelInventory {
 // One entry per registered model and per model that has blocks, in key order.
 Result<std::vector<ModelInventory>> InventoryByModel(DiskTier* disk);
 
+// One stored prefix: the path from a chain end (a block nothing continues)
+// back to the root.
+struct ChainInventory {
+  BlockHash leaf;
+  uint64_t blocks = 0;
+  uint64_t tokens = 0;
+  uint64_t stored_bytes = 0;
+  uint64_t last_access_ms = 0;        // most recent access along the chain
+  std::vector<int32_t> first_tokens;  // up to 32 tokens of the chain's first block
+  bool complete = true;               // false: a parent is missing (an orphaned chain)
+};
+
+// Every chain of `model`, most recently used first.
+Result<std::vector<ChainInventory>> ChainsOfModel(DiskTier* disk, const ModelId& model);
+
 }  // namespace kvstash
 
 #endif  // KVSTASH_STORE_INVENTORY_H_

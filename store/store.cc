@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <unordered_set>
 
 #include "serde/block_codec.h"
 #include "store/device_tier.h"
@@ -618,22 +619,34 @@ void Store::AddBlock(CachedBlockPtr block) {
 void Store::SupersedePartials(const ModelId& model, const BlockHash& parent, const int32_t* tokens,
                               size_t n) {
   // A shorter block that is a prefix of this one can never be the best
-  // match again: drop it from both tiers.
+  // match again: drop it from every tier, including a write still queued.
+  auto superseded = [&](const std::vector<int32_t>& stored) {
+    return stored.size() < n && CommonPrefix(stored, tokens, n) == stored.size();
+  };
+  std::unordered_set<BlockHash, Hash128Hasher> doomed;
   for (const CachedBlockPtr& child : device_tier_->Children(model, parent)) {
-    if (child->tokens.size() < n &&
-        CommonPrefix(child->tokens, tokens, n) == child->tokens.size()) {
+    if (superseded(child->tokens)) {
       device_tier_->Erase(model, child->hash);
+      doomed.insert(child->hash);
     }
   }
   if (!disk_ || !writer_) return;
-  auto children = disk_->Children(model, parent);
-  if (!children.ok()) return;
-  for (const BlockHash& hash : *children) {
-    auto meta = disk_->GetMeta(model, hash);
-    if (!meta.ok() || meta->tokens.size() >= n ||
-        CommonPrefix(meta->tokens, tokens, n) != meta->tokens.size()) {
-      continue;
+  {
+    std::lock_guard<std::mutex> lock(pending_mu_);
+    auto queued = pending_.find(model);
+    if (queued != pending_.end()) {
+      for (const auto& [hash, block] : queued->second) {
+        if (block->parent == parent && superseded(block->tokens)) doomed.insert(hash);
+      }
     }
+  }
+  if (auto children = disk_->Children(model, parent); children.ok()) {
+    for (const BlockHash& hash : *children) {
+      auto meta = disk_->GetMeta(model, hash);
+      if (meta.ok() && superseded(meta->tokens)) doomed.insert(hash);
+    }
+  }
+  for (const BlockHash& hash : doomed) {
     // Through the writer, so it runs after a queued write of that block.
     writer_->EnqueueTask(
         [this, model, hash, parent] { (void)disk_->DeleteBlock(model, hash, parent); }, 0);

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "engine/tokenizer.h"
 #include "store/disk_tier.h"
 #include "store/inventory.h"
 #include "tools/commands.h"
@@ -73,6 +74,7 @@ Result<std::unique_ptr<DiskTier>> OpenStoreReadOnly(const std::string& flag) {
 void AddLsCommand(CLI::App& app, Action* action) {
   struct Flags {
     std::string store, model;
+    std::string tokenizer, model_dir;
     bool json = false, pinned = false;
   };
   auto flags = std::make_shared<Flags>();
@@ -81,6 +83,9 @@ void AddLsCommand(CLI::App& app, Action* action) {
   cmd->add_option("--model", flags->model, "Only this model id (hex)");
   cmd->add_flag("--pinned", flags->pinned,
                 "List pinned prefixes (name, model, tokens, leaf block) instead of models");
+  cmd->add_option("--tokenizer", flags->tokenizer,
+                  "With --model: decode each chain's first tokens with this tokenizer.json");
+  cmd->add_option("--model-dir", flags->model_dir, "With --model: decode with DIR/tokenizer.json");
   cmd->add_flag("--json", flags->json, "Print one JSON document");
   cmd->callback([flags, action] {
     *action = [flags]() -> int {
@@ -105,6 +110,34 @@ void AddLsCommand(CLI::App& app, Action* action) {
         const std::string summary = m.description ? m.description->Summary() : "(unregistered)";
         const double ratio =
             m.stored_bytes ? static_cast<double>(m.raw_bytes) / m.stored_bytes : 0.0;
+        nlohmann::json chains = nlohmann::json::array();
+        std::vector<ChainInventory> chain_list;
+        std::unique_ptr<Tokenizer> tokenizer;
+        if (only) {
+          auto listed = ChainsOfModel(disk->get(), m.model);
+          if (!listed.ok()) return Fail("ls", listed.status());
+          chain_list = std::move(listed).value();
+          const std::string tok_path = !flags->tokenizer.empty() ? flags->tokenizer
+                                       : !flags->model_dir.empty()
+                                           ? flags->model_dir + "/tokenizer.json"
+                                           : "";
+          if (!tok_path.empty()) {
+            auto t = Tokenizer::FromFile(tok_path);
+            if (!t.ok()) return Fail("ls", t.status());
+            tokenizer = std::move(t).value();
+          }
+          for (const ChainInventory& c : chain_list) {
+            nlohmann::json row = {{"leaf", c.leaf.ToHex()},
+                                  {"blocks", c.blocks},
+                                  {"tokens", c.tokens},
+                                  {"stored_bytes", c.stored_bytes},
+                                  {"last_access_ms", c.last_access_ms},
+                                  {"complete", c.complete},
+                                  {"first_tokens", c.first_tokens}};
+            if (tokenizer) row["first_text"] = tokenizer->Decode(c.first_tokens);
+            chains.push_back(row);
+          }
+        }
         if (flags->json) {
           rows.push_back({{"model_id", m.model.ToHex()},
                           {"description", summary},
@@ -118,6 +151,7 @@ void AddLsCommand(CLI::App& app, Action* action) {
                           {"created_ms", m.created_ms},
                           {"last_access_ms", m.last_access_ms},
                           {"unreadable_metas", m.unreadable_metas}});
+          if (only) rows.back()["chains_detail"] = chains;
           continue;
         }
         std::printf("%-32s  %-40s %7llu %6llu %8llu %10s %10s %5.2fx  %s\n",
@@ -126,6 +160,29 @@ void AddLsCommand(CLI::App& app, Action* action) {
                     static_cast<unsigned long long>(m.chains),
                     static_cast<unsigned long long>(m.tokens), HumanBytes(m.raw_bytes).c_str(),
                     HumanBytes(m.stored_bytes).c_str(), ratio, Age(m.last_access_ms).c_str());
+        if (!only) continue;
+        std::printf("\n  %-32s %7s %8s %10s %12s  %s\n", "CHAIN END", "BLOCKS", "TOKENS", "STORED",
+                    "LAST ACCESS", tokenizer ? "BEGINS WITH" : "FIRST TOKENS");
+        for (size_t i = 0; i < chain_list.size(); ++i) {
+          const ChainInventory& c = chain_list[i];
+          std::string begins;
+          if (tokenizer) {
+            begins = tokenizer->Decode(c.first_tokens);
+            for (char& ch : begins) {
+              if (ch == '\n' || ch == '\t' || ch == '\r') ch = ' ';
+            }
+            begins = "\"" + begins.substr(0, 48) + "\"";
+          } else {
+            for (size_t k = 0; k < c.first_tokens.size() && k < 8; ++k) {
+              begins += (k ? " " : "") + std::to_string(c.first_tokens[k]);
+            }
+          }
+          std::printf("  %-32s %7llu %8llu %10s %12s  %s%s\n", c.leaf.ToHex().c_str(),
+                      static_cast<unsigned long long>(c.blocks),
+                      static_cast<unsigned long long>(c.tokens), HumanBytes(c.stored_bytes).c_str(),
+                      Age(c.last_access_ms).c_str(), begins.c_str(),
+                      c.complete ? "" : " (orphaned: a parent is missing)");
+        }
       }
       if (flags->json) std::printf("%s\n", nlohmann::json{{"models", rows}}.dump().c_str());
       return kExitOk;

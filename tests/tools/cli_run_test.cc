@@ -145,6 +145,19 @@ TEST_F(CliRunTest, LsShowsWhatRunsStored) {
             std::string::npos);
   auto human = RunKvstash({"ls", "--store", store.path()});
   EXPECT_NE(human.out.find("Qwen2ForCausalLM"), std::string::npos) << human.out;
+
+  // --model lists the model's chains: one prompt (+ its generation, which
+  // superseded the prompt's partial last block) is one chain.
+  const std::string model = j["models"][0]["model_id"];
+  auto detail = RunKvstash({"ls", "--store", store.path(), "--model", model, "--model-dir",
+                            dir_->Sub("tiny-f32"), "--json"});
+  ASSERT_EQ(detail.exit_code, 0) << detail.err;
+  auto chains = detail.Json()["models"][0]["chains_detail"];
+  ASSERT_EQ(chains.size(), 1u) << detail.out;
+  EXPECT_EQ(chains[0]["complete"], true);
+  EXPECT_EQ(chains[0]["tokens"], j["models"][0]["tokens"]);
+  EXPECT_EQ(chains[0]["first_text"].get<std::string>().rfind("The store keeps", 0), 0u)
+      << chains[0]["first_text"];
 }
 
 TEST_F(CliRunTest, TwoProcessesWithSeparateStoresShareOneServer) {
