@@ -4,12 +4,12 @@
 // in one run (these machines are noisy: compare the ratios).
 //
 //   kvstash_remote_bench [--rounds N]
-#include <boost/asio.hpp>
 #include <algorithm>
-#include <cstring>
+#include <boost/asio.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -157,9 +157,10 @@ int main(int argc, char** argv) {
   server->Stop();
 
   const double mb = all_bytes.size() / 1e6;
-  std::printf("2048-token prefix, Qwen2.5-0.5B shape, bf16: %u blocks, %.1f MB raw, %.1f MB "
-              "stored; median of %d rounds\n",
-              kBlocks, raw_total / 1e6, mb, rounds);
+  std::printf(
+      "2048-token prefix, Qwen2.5-0.5B shape, bf16: %u blocks, %.1f MB raw, %.1f MB "
+      "stored; median of %d rounds\n",
+      kBlocks, raw_total / 1e6, mb, rounds);
   std::printf("%-44s %9s %9s %8s\n", "path", "ms", "MB/s", "ratio");
   const double base = Median(raw_ms);
   auto row = [&](const char* name, const std::vector<double>& v) {

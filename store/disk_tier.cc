@@ -99,6 +99,22 @@ DiskTier::~DiskTier() = default;
 const std::string& DiskTier::path() const { return impl_->options.path; }
 bool DiskTier::read_only() const { return impl_->options.read_only; }
 
+DiskBlockWrite BlockWriteFromHeader(const ModelId& model, const BlockHash& hash,
+                                    const BlockHeader& header, std::string blob, uint64_t now_ms) {
+  DiskBlockWrite w;
+  w.model = model;
+  w.hash = hash;
+  w.meta.parent = header.parent;
+  w.meta.tokens = header.tokens;
+  w.meta.codec = header.codec;
+  w.meta.dtype = header.shape.dtype;
+  w.meta.raw_bytes = header.raw_bytes;
+  w.meta.stored_bytes = blob.size();
+  w.meta.created_ms = w.meta.last_access_ms = now_ms;
+  w.blob = std::move(blob);
+  return w;
+}
+
 Result<std::unique_ptr<DiskTier>> DiskTier::Open(const DiskTierOptions& options) {
   if (options.path.empty()) return Status::InvalidArgument("disk tier: empty path");
   auto impl = std::make_unique<Impl>();

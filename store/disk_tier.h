@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "serde/block_codec.h"
 #include "serde/block_hash.h"
 #include "serde/block_meta.h"
 #include "serde/model_id.h"
@@ -55,6 +56,13 @@ struct DiskBlockWrite {
   BlockMeta meta;
   std::string blob;
 };
+
+// The write that stores an already encoded and verified `blob` under
+// (model, hash), its meta taken from the blob's `header`; created and last
+// access are `now_ms`. Used wherever blobs arrive whole (a peer's put, a
+// block fetched from a peer, an imported pack).
+DiskBlockWrite BlockWriteFromHeader(const ModelId& model, const BlockHash& hash,
+                                    const BlockHeader& header, std::string blob, uint64_t now_ms);
 
 // A block to remove; `parent` names its child link.
 struct DiskBlockDelete {

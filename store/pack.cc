@@ -195,17 +195,8 @@ Result<ImportResult> ImportPack(DiskTier* disk, std::string_view bytes) {
     }
     if (disk->GetMeta(pack.model, r.hash).ok()) continue;  // already stored
     KVSTASH_ASSIGN_OR_RETURN(BlockHeader header, ParseBlockHeader(r.blob, false));
-    DiskBlockWrite w;
-    w.model = pack.model;
-    w.hash = r.hash;
-    w.meta.parent = r.parent;
-    w.meta.tokens = header.tokens;
-    w.meta.codec = header.codec;
-    w.meta.dtype = header.shape.dtype;
-    w.meta.raw_bytes = header.raw_bytes;
-    w.meta.stored_bytes = r.blob.size();
-    w.meta.created_ms = w.meta.last_access_ms = now;
-    w.blob = std::move(r.blob);
+    // ParsePack checked the header's parent against the record's.
+    DiskBlockWrite w = BlockWriteFromHeader(pack.model, r.hash, header, std::move(r.blob), now);
     result.stored_bytes += w.blob.size();
     writes.push_back(std::move(w));
   }

@@ -315,18 +315,8 @@ Reply Server::Impl::HandlePut(uint32_t id, std::string_view payload) {
     ++puts_rejected;
     return Error(id, bad, false);
   }
-  DiskBlockWrite w;
-  w.model = model;
-  w.hash = hash;
-  w.meta.parent = header->parent;
-  w.meta.tokens = header->tokens;
-  w.meta.codec = header->codec;
-  w.meta.dtype = header->shape.dtype;
-  w.meta.raw_bytes = header->raw_bytes;
-  w.meta.stored_bytes = blob.size();
-  w.meta.created_ms = w.meta.last_access_ms = NowMs();
-  w.blob.assign(blob.data(), blob.size());
-  s = disk->PutBlocks({w}, /*sync=*/false);
+  s = disk->PutBlocks({BlockWriteFromHeader(model, hash, *header, std::string(blob), NowMs())},
+                      /*sync=*/false);
   if (!s.ok()) return Error(id, s, false);
   ++blocks_stored;
   return Reply{EncodeFrame(FrameType::kPutOk, id, {})};

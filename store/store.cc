@@ -462,28 +462,27 @@ Status Store::LoadStored(const ModelId& model, const ModelInfo& info, Tier tier,
     KVSTASH_RETURN_IF_ERROR(CopyBlockToView(staging, info.shape, piece.p0, piece.n, view));
   }
 
-  if (tier == Tier::kRemote && disk_ && writer_) {
+  const bool keep_locally = tier == Tier::kRemote && disk_ && writer_;
+  const bool promote = options_.promote_on_hit && writer_ && device_tier_->budget_bytes() > 0;
+  if (!keep_locally && !promote) return Status::OK();
+  // One copy of the blob, shared by the background tasks below.
+  auto blob = std::make_shared<const std::string>(dec->blob);
+  if (keep_locally) {
     // Keep what the peer served: the next process on this host finds it on
     // its own disk. Written as received (already verified by Decode above).
-    DiskBlockWrite w;
-    w.model = model;
-    w.hash = piece.hash;
-    w.meta.parent = header.parent;
-    w.meta.tokens = header.tokens;
-    w.meta.codec = header.codec;
-    w.meta.dtype = header.shape.dtype;
-    w.meta.raw_bytes = header.raw_bytes;
-    w.meta.stored_bytes = dec->blob.size();
-    w.meta.created_ms = w.meta.last_access_ms = NowMs();
-    w.blob = dec->blob;
-    auto write = std::make_shared<DiskBlockWrite>(std::move(w));
-    writer_->EnqueueTask([this, write] { (void)disk_->PutBlocks({*write}, /*sync=*/false); },
-                         write->blob.size());
+    const ModelId key_model = model;
+    const BlockHash key_hash = piece.hash;
+    writer_->EnqueueTask(
+        [this, blob, header, key_model, key_hash] {
+          (void)disk_->PutBlocks(
+              {BlockWriteFromHeader(key_model, key_hash, header, *blob, NowMs())},
+              /*sync=*/false);
+        },
+        blob->size());
   }
-  if (options_.promote_on_hit && writer_ && device_tier_->budget_bytes() > 0) {
+  if (promote) {
     // Decode again on the writer thread into a tier-owned tensor, so the
     // caller never waits for (or page-faults on) the promotion.
-    auto blob = std::make_shared<std::string>(dec->blob);
     const uint64_t raw = header.raw_bytes;
     writer_->EnqueueTask(
         [this, blob, header, info, raw] {

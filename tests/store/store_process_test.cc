@@ -37,6 +37,22 @@ Output RunChild(const std::vector<std::string>& args) {
   return o;
 }
 
+// Starts `store_child storm DIR` with its stdout readable through
+// `*from_child`; returns its pid, or -1.
+pid_t StartStorm(const std::string& dir, FILE** from_child) {
+  int pipefd[2];
+  if (pipe(pipefd) != 0) return -1;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(pipefd[1], STDOUT_FILENO);
+    execl(KVSTASH_STORE_CHILD, KVSTASH_STORE_CHILD, "storm", dir.c_str(), nullptr);
+    _exit(127);
+  }
+  close(pipefd[1]);
+  *from_child = fdopen(pipefd[0], "r");
+  return pid;
+}
+
 TEST(StoreProcessTest, SecondProcessLoadsWhatTheFirstInserted) {
   TempDir dir;
   ASSERT_EQ(RunChild({"insert", dir.path(), "7", "300"}).exit_code, 0);
@@ -49,17 +65,9 @@ TEST(StoreProcessTest, SecondProcessLoadsWhatTheFirstInserted) {
 
 TEST(StoreProcessTest, StoreHeldByAnotherProcessGivesAClearError) {
   TempDir dir;
-  int pipefd[2];
-  ASSERT_EQ(pipe(pipefd), 0);
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    dup2(pipefd[1], STDOUT_FILENO);
-    execl(KVSTASH_STORE_CHILD, KVSTASH_STORE_CHILD, "storm", dir.path().c_str(), nullptr);
-    _exit(127);
-  }
-  close(pipefd[1]);
-  FILE* from_child = fdopen(pipefd[0], "r");
+  FILE* from_child = nullptr;
+  const pid_t pid = StartStorm(dir.path(), &from_child);
+  ASSERT_GT(pid, 0);
   char line[256];
   ASSERT_NE(fgets(line, sizeof(line), from_child), nullptr);  // it holds the store now
   Output o = RunChild({"open", dir.path()});
@@ -77,17 +85,9 @@ TEST(StoreProcessTest, KillNineDuringWriteStormLosesNothingFlushed) {
   TempDir dir;
   for (int round = 0; round < 3; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
-    int pipefd[2];
-    ASSERT_EQ(pipe(pipefd), 0);
-    pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      dup2(pipefd[1], STDOUT_FILENO);
-      execl(KVSTASH_STORE_CHILD, KVSTASH_STORE_CHILD, "storm", dir.path().c_str(), nullptr);
-      _exit(127);
-    }
-    close(pipefd[1]);
-    FILE* from_child = fdopen(pipefd[0], "r");
+    FILE* from_child = nullptr;
+    const pid_t pid = StartStorm(dir.path(), &from_child);
+    ASSERT_GT(pid, 0);
     unsigned long long last_flushed = 0;
     char line[256];
     // Let it run a variable while, then kill it mid-write.
