@@ -23,8 +23,9 @@ namespace kvstash::cli {
 namespace {
 
 struct NaiveFlags {
-  std::string preset = "tiny", model, dtype, prompt_tokens = "512,2048";
-  int repeat = 3, threads = 0;
+  BenchModelFlags model;
+  std::string prompt_tokens = "512,2048";
+  int repeat = 3;
   bool json = false;
 };
 
@@ -123,35 +124,15 @@ Status Kvstash(const LlamaModel& model, const KvCacheView& kv, const std::vector
 }
 
 int RunNaive(const NaiveFlags& f) {
-  std::vector<size_t> lengths;
-  std::string list = f.prompt_tokens;
-  std::replace(list.begin(), list.end(), ',', ' ');
-  std::istringstream words(list);
-  for (long long v; words >> v;) lengths.push_back(static_cast<size_t>(std::max(2LL, v)));
-  if (lengths.empty()) {
-    return Fail("bench", Status::InvalidArgument("--prompt-tokens: e.g. 512,2048"));
-  }
+  auto lengths = ParsePromptLengths(f.prompt_tokens);
+  if (!lengths.ok()) return Fail("bench", lengths.status());
   auto work = TempWorkDir();
   if (!work.ok()) return Fail("bench", work.status());
   std::vector<NaiveRow> rows;
   Status status = [&]() -> Status {
-    const std::string model_dir = f.model.empty() ? *work + "/model" : f.model;
-    ModelLoadOptions load;
-    load.device = "cpu";
-    load.threads = f.threads;
-    if (!f.dtype.empty()) load.dtype = ParseDType(f.dtype).value();
-    if (f.model.empty()) {
-      MakeModelOptions make;
-      make.preset = f.preset;
-      if (load.dtype) make.dtype = *load.dtype;
-      KVSTASH_RETURN_IF_ERROR(MakeModel(model_dir, make));
-    }
-    KVSTASH_ASSIGN_OR_RETURN(auto model, LlamaModel::Load(model_dir, load));
-    for (size_t n : lengths) {
-      std::vector<int32_t> prompt(n);
-      for (size_t i = 0; i < n; ++i) {
-        prompt[i] = static_cast<int32_t>((i * 7919 + 13 + n) % model->config().vocab_size);
-      }
+    KVSTASH_ASSIGN_OR_RETURN(auto model, LoadBenchModel(f.model, *work));
+    for (size_t n : *lengths) {
+      const std::vector<int32_t> prompt = BenchPrompt(n, model->config().vocab_size);
       EngineOptions engine_options;
       engine_options.context = n + 8;
       KVSTASH_ASSIGN_OR_RETURN(auto engine, Engine::Create(model.get(), nullptr, engine_options));
@@ -206,17 +187,12 @@ void AddBenchNaiveCommand(CLI::App& bench, Action* action) {
   auto f = std::make_shared<NaiveFlags>();
   CLI::App* cmd = bench.add_subcommand(
       "naive", "torch::save/torch::load of a prompt's KV next to a kvstash store");
-  cmd->add_option("--preset", f->preset, "Model preset made in a temp dir")
-      ->check(CLI::IsMember(ModelPresets()))
-      ->capture_default_str();
-  cmd->add_option("--model", f->model, "Hugging Face model directory (instead of --preset)");
-  cmd->add_option("--dtype", f->dtype, "Compute dtype")->check(CLI::IsMember({"f32", "bf16"}));
+  AddBenchModelFlags(cmd, &f->model);
   cmd->add_option("--prompt-tokens", f->prompt_tokens, "Comma-separated prompt lengths")
       ->capture_default_str();
   cmd->add_option("--repeat", f->repeat, "Timed loads per variant")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
-  cmd->add_option("--threads", f->threads, "CPU threads (0: all cores)");
   cmd->add_flag("--json", f->json, "Print one JSON document");
   cmd->callback([f, action] { *action = [f] { return RunNaive(*f); }; });
 }

@@ -7,12 +7,74 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <sstream>
+
+#include "engine/llama_model.h"
+#include "engine/model_maker.h"
 
 namespace kvstash::cli {
 
-Result<std::string> TempWorkDir() {
-  const char* base = std::getenv("TMPDIR");
-  std::string templ = std::string(base && *base ? base : "/tmp") + "/kvstash-bench-XXXXXX";
+void AddBenchModelFlags(CLI::App* cmd, BenchModelFlags* f) {
+  cmd->add_option("--preset", f->preset, "Model preset made in a temp dir")
+      ->check(CLI::IsMember(ModelPresets()))
+      ->capture_default_str();
+  cmd->add_option("--model", f->model, "Hugging Face model directory (instead of --preset)");
+  cmd->add_option("--dtype", f->dtype, "Compute dtype (and made model's dtype)")
+      ->check(CLI::IsMember({"f32", "bf16"}));
+  cmd->add_option("--threads", f->threads, "CPU threads (0: all cores)");
+}
+
+Result<std::unique_ptr<LlamaModel>> LoadBenchModel(const BenchModelFlags& f,
+                                                   const std::string& work_dir) {
+  ModelLoadOptions load;
+  load.device = f.device;
+  load.threads = f.threads;
+  if (!f.dtype.empty()) {
+    KVSTASH_ASSIGN_OR_RETURN(DType dtype, ParseDType(f.dtype));
+    load.dtype = dtype;
+  }
+  const std::string model_dir = f.model.empty() ? work_dir + "/model" : f.model;
+  if (f.model.empty()) {
+    MakeModelOptions make;
+    make.preset = f.preset;
+    if (load.dtype) make.dtype = *load.dtype;
+    KVSTASH_RETURN_IF_ERROR(MakeModel(model_dir, make));
+  }
+  return LlamaModel::Load(model_dir, load);
+}
+
+std::string BenchModelName(const BenchModelFlags& f) {
+  return f.model.empty() ? f.preset : f.model;
+}
+
+Result<std::vector<size_t>> ParsePromptLengths(const std::string& flag) {
+  std::string list = flag;
+  std::replace(list.begin(), list.end(), ',', ' ');
+  std::istringstream words(list);
+  std::vector<size_t> lengths;
+  long long v;
+  while (words >> v) {
+    if (v < 2) return Status::InvalidArgument("--prompt-tokens: each must be >= 2");
+    lengths.push_back(static_cast<size_t>(v));
+  }
+  if (lengths.empty() || !words.eof()) {
+    return Status::InvalidArgument("--prompt-tokens: a comma-separated list, e.g. 512,2048");
+  }
+  return lengths;
+}
+
+std::vector<int32_t> BenchPrompt(size_t length, int64_t vocab) {
+  std::vector<int32_t> prompt(length);
+  for (size_t i = 0; i < length; ++i) {
+    prompt[i] = static_cast<int32_t>((i * 7919 + 13 + length) % static_cast<size_t>(vocab));
+  }
+  return prompt;
+}
+
+Result<std::string> TempWorkDir(const std::string& parent) {
+  const char* tmpdir = std::getenv("TMPDIR");
+  const std::string base = !parent.empty() ? parent : tmpdir && *tmpdir ? tmpdir : "/tmp";
+  std::string templ = base + "/kvstash-bench-XXXXXX";
   if (!mkdtemp(templ.data())) return Status::IOError("mkdtemp " + templ + " failed");
   return templ;
 }

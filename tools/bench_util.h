@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -12,10 +13,38 @@
 #include "serde/status.h"
 #include "tools/cli_util.h"
 
+namespace kvstash {
+class LlamaModel;
+}
+
 namespace kvstash::cli {
 
-// A fresh directory under $TMPDIR (or /tmp); RemoveWorkDir deletes it.
-Result<std::string> TempWorkDir();
+// The model flags every bench subcommand takes: --preset (made in the work
+// dir) or --model, --dtype, --threads.
+struct BenchModelFlags {
+  std::string preset = "tiny", model, dtype;
+  int threads = 0;
+  std::string device = "cpu";
+};
+void AddBenchModelFlags(CLI::App* cmd, BenchModelFlags* flags);
+
+// Makes the preset's model under `work_dir` (unless --model names one) and
+// loads it.
+Result<std::unique_ptr<LlamaModel>> LoadBenchModel(const BenchModelFlags& flags,
+                                                   const std::string& work_dir);
+// The name benches print for the model: the preset or the --model path.
+std::string BenchModelName(const BenchModelFlags& flags);
+
+// "512,2048" -> {512, 2048}; each at least 2.
+Result<std::vector<size_t>> ParsePromptLengths(const std::string& list);
+
+// A deterministic prompt of `length` token ids below `vocab` (distinct per
+// length, so prompts of different lengths share no prefix).
+std::vector<int32_t> BenchPrompt(size_t length, int64_t vocab);
+
+// A fresh directory under `parent` (default: $TMPDIR, else /tmp);
+// RemoveWorkDir deletes it.
+Result<std::string> TempWorkDir(const std::string& parent = "");
 void RemoveWorkDir(const std::string& dir);
 
 // Writes back and drops from the page cache every file under `path` (a file
@@ -38,8 +67,10 @@ struct BenchRow {
 nlohmann::json RowJson(const BenchRow& row);
 void PrintTable(const std::vector<BenchRow>& rows);
 
-// `kvstash bench naive` (bench_naive.cc).
+// `kvstash bench naive` (bench_naive.cc) and `kvstash bench store`
+// (bench_store.cc).
 void AddBenchNaiveCommand(CLI::App& bench, Action* action);
+void AddBenchStoreCommand(CLI::App& bench, Action* action);
 
 }  // namespace kvstash::cli
 

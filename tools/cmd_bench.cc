@@ -24,8 +24,9 @@ namespace kvstash::cli {
 namespace {
 
 struct TtftFlags {
-  std::string preset = "tiny", model, dtype, prompt_tokens = "512,2048", device = "cpu";
-  int repeat = 3, threads = 0;
+  BenchModelFlags model;
+  std::string prompt_tokens = "512,2048";
+  int repeat = 3;
   bool json = false;
 };
 
@@ -75,13 +76,9 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& path, uint64_t devic
 }
 
 // Measures every path for one prompt length.
-Status BenchPrompt(const LlamaModel& model, const TtftFlags& f, size_t length,
-                   const std::string& work, std::vector<PathResult>* results) {
-  std::vector<int32_t> prompt(length);
-  const int64_t vocab = model.config().vocab_size;
-  for (size_t i = 0; i < length; ++i) {
-    prompt[i] = static_cast<int32_t>((i * 7919 + 13 + length) % static_cast<size_t>(vocab));
-  }
+Status MeasurePaths(const LlamaModel& model, const TtftFlags& f, size_t length,
+                    const std::string& work, std::vector<PathResult>* results) {
+  const std::vector<int32_t> prompt = BenchPrompt(length, model.config().vocab_size);
   const std::string tag = std::to_string(length);
   const std::string disk_dir = work + "/disk-" + tag, server_dir = work + "/server-" + tag;
   const uint32_t block_tokens = EngineOptions().block_tokens;
@@ -97,9 +94,9 @@ Status BenchPrompt(const LlamaModel& model, const TtftFlags& f, size_t length,
   }
   const KvCacheView& kv = cold_engine->cache();
 
-  KVSTASH_ASSIGN_OR_RETURN(auto device_store, OpenStore("", 1ull << 30, f.device));
-  KVSTASH_ASSIGN_OR_RETURN(auto disk_store, OpenStore(disk_dir, 1ull << 30, f.device));
-  KVSTASH_ASSIGN_OR_RETURN(auto server_store, OpenStore(server_dir, 1ull << 30, f.device));
+  KVSTASH_ASSIGN_OR_RETURN(auto device_store, OpenStore("", 1ull << 30, f.model.device));
+  KVSTASH_ASSIGN_OR_RETURN(auto disk_store, OpenStore(disk_dir, 1ull << 30, f.model.device));
+  KVSTASH_ASSIGN_OR_RETURN(auto server_store, OpenStore(server_dir, 1ull << 30, f.model.device));
   for (Store* s : {device_store.get(), disk_store.get(), server_store.get()}) {
     KVSTASH_ASSIGN_OR_RETURN(ModelId id, s->RegisterModel(model.Describe(block_tokens)));
     KVSTASH_ASSIGN_OR_RETURN(InsertResult inserted, s->Insert(id, prompt, kv));
@@ -125,7 +122,7 @@ Status BenchPrompt(const LlamaModel& model, const TtftFlags& f, size_t length,
   for (PathResult* p : {&disk, &disk_cold}) {
     for (int r = 0; r < f.repeat; ++r) {
       if (p == &disk_cold) DropPageCache(disk_dir);
-      KVSTASH_ASSIGN_OR_RETURN(auto store, OpenStore(disk_dir, 0, f.device));
+      KVSTASH_ASSIGN_OR_RETURN(auto store, OpenStore(disk_dir, 0, f.model.device));
       KVSTASH_RETURN_IF_ERROR(Request(model, store.get(), prompt, p));
       KVSTASH_RETURN_IF_ERROR(store->Close());
     }
@@ -139,7 +136,7 @@ Status BenchPrompt(const LlamaModel& model, const TtftFlags& f, size_t length,
   PathResult remote{"remote", length};
   const std::string peer = "127.0.0.1:" + std::to_string(server->port());
   for (int r = 0; r < f.repeat; ++r) {
-    KVSTASH_ASSIGN_OR_RETURN(auto client, OpenStore("", 1ull << 30, f.device, peer));
+    KVSTASH_ASSIGN_OR_RETURN(auto client, OpenStore("", 1ull << 30, f.model.device, peer));
     KVSTASH_RETURN_IF_ERROR(Request(model, client.get(), prompt, &remote));
     KVSTASH_RETURN_IF_ERROR(client->Close());
   }
@@ -152,53 +149,21 @@ Status BenchPrompt(const LlamaModel& model, const TtftFlags& f, size_t length,
 }
 
 int RunTtft(const TtftFlags& f) {
-  std::vector<size_t> lengths;
-  {
-    std::string list = f.prompt_tokens;
-    std::replace(list.begin(), list.end(), ',', ' ');
-    std::istringstream words(list);
-    long long v;
-    while (words >> v) {
-      if (v < 2) {
-        return Fail("bench", Status::InvalidArgument("--prompt-tokens: each must be >= 2"));
-      }
-      lengths.push_back(static_cast<size_t>(v));
-    }
-    if (lengths.empty() || !words.eof()) {
-      return Fail("bench", Status::InvalidArgument("--prompt-tokens: e.g. 512,2048"));
-    }
-  }
+  auto lengths = ParsePromptLengths(f.prompt_tokens);
+  if (!lengths.ok()) return Fail("bench", lengths.status());
   auto work = TempWorkDir();
   if (!work.ok()) return Fail("bench", work.status());
-  const std::string model_dir = f.model.empty() ? *work + "/model" : f.model;
-  if (f.model.empty()) {
-    MakeModelOptions make;
-    make.preset = f.preset;
-    if (!f.dtype.empty()) make.dtype = ParseDType(f.dtype).value();
-    Status made = MakeModel(model_dir, make);
-    if (!made.ok()) {
-      RemoveWorkDir(*work);
-      return Fail("bench", made);
-    }
-  }
-  ModelLoadOptions load;
-  load.device = f.device;
-  load.threads = f.threads;
-  if (!f.dtype.empty()) load.dtype = ParseDType(f.dtype).value();
-  auto model = LlamaModel::Load(model_dir, load);
-  if (!model.ok()) {
-    RemoveWorkDir(*work);
-    return Fail("bench", model.status());
-  }
+  std::unique_ptr<LlamaModel> model;
   std::vector<PathResult> results;
-  for (size_t length : lengths) {
-    Status s = BenchPrompt(**model, f, length, *work, &results);
-    if (!s.ok()) {
-      RemoveWorkDir(*work);
-      return Fail("bench", s);
+  Status status = [&]() -> Status {
+    KVSTASH_ASSIGN_OR_RETURN(model, LoadBenchModel(f.model, *work));
+    for (size_t length : *lengths) {
+      KVSTASH_RETURN_IF_ERROR(MeasurePaths(*model, f, length, *work, &results));
     }
-  }
+    return Status::OK();
+  }();
   RemoveWorkDir(*work);
+  if (!status.ok()) return Fail("bench", status);
 
   std::vector<BenchRow> rows;
   double cold_median = 0;
@@ -218,13 +183,13 @@ int RunTtft(const TtftFlags& f) {
     row.speedup = row.ttft_median > 0 ? cold_median / row.ttft_median : 0;
     rows.push_back(row);
   }
-  const std::string model_name = f.model.empty() ? f.preset : f.model;
-  const std::string dtype = DTypeName((*model)->dtype());
+  const std::string model_name = BenchModelName(f.model);
+  const std::string dtype = DTypeName(model->dtype());
   if (f.json) {
     nlohmann::json j = {{"model", model_name},
                         {"dtype", dtype},
                         {"repeat", f.repeat},
-                        {"threads", f.threads},
+                        {"threads", f.model.threads},
                         {"results", nlohmann::json::array()}};
     for (const BenchRow& r : rows) j["results"].push_back(RowJson(r));
     std::printf("%s\n", j.dump(2).c_str());
@@ -243,22 +208,17 @@ void AddBenchCommand(CLI::App& app, Action* action) {
   auto f = std::make_shared<TtftFlags>();
   CLI::App* ttft = bench->add_subcommand(
       "ttft", "Time to first token: cold, and warm from device, disk and a loopback peer");
-  ttft->add_option("--preset", f->preset, "Model preset made in a temp dir")
-      ->check(CLI::IsMember(ModelPresets()))
-      ->capture_default_str();
-  ttft->add_option("--model", f->model, "Hugging Face model directory (instead of --preset)");
-  ttft->add_option("--dtype", f->dtype, "Compute dtype (and made model's dtype)")
-      ->check(CLI::IsMember({"f32", "bf16"}));
+  AddBenchModelFlags(ttft, &f->model);
   ttft->add_option("--prompt-tokens", f->prompt_tokens, "Comma-separated prompt lengths")
       ->capture_default_str();
   ttft->add_option("--repeat", f->repeat, "Timed requests per path")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
-  ttft->add_option("--threads", f->threads, "CPU threads (0: all cores)");
-  ttft->add_option("--device", f->device, "auto, cpu or cuda[:N]")->capture_default_str();
+  ttft->add_option("--device", f->model.device, "auto, cpu or cuda[:N]")->capture_default_str();
   ttft->add_flag("--json", f->json, "Print one JSON document");
   ttft->callback([f, action] { *action = [f] { return RunTtft(*f); }; });
   AddBenchNaiveCommand(*bench, action);
+  AddBenchStoreCommand(*bench, action);
 }
 
 }  // namespace kvstash::cli

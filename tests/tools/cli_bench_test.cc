@@ -1,16 +1,20 @@
-// `kvstash bench ttft`: the JSON has every field, and every warm path really
-// reused the whole prompt. Correctness only: timings are never checked.
+// `kvstash bench ttft|naive|store`: the JSON has every field, and every warm
+// path really reused the whole prompt. Correctness only: timings are never
+// checked.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <set>
 #include <string>
 
+#include "tests/test_util.h"
 #include "tests/tools/cli_test_util.h"
 
 namespace kvstash {
 namespace {
 
 using testing::RunKvstash;
+using testing::TempDir;
 
 TEST(CliBenchTest, TtftJsonHasEveryPathAndWarmPathsReuseThePrompt) {
   auto r = RunKvstash({"bench", "ttft", "--preset", "tiny", "--prompt-tokens", "96", "--repeat",
@@ -64,6 +68,77 @@ TEST(CliBenchTest, NaiveComparesTorchSaveWithTheStore) {
 TEST(CliBenchTest, RejectsBadPromptTokens) {
   auto r = RunKvstash({"bench", "ttft", "--preset", "tiny", "--prompt-tokens", "abc"});
   EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--prompt-tokens"), std::string::npos) << r.err;
+  r = RunKvstash({"bench", "naive", "--preset", "tiny", "--prompt-tokens", "1"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find(">= 2"), std::string::npos) << r.err;
+}
+
+// `kvstash bench store` on the KV of a real forward pass: every case ran
+// (each checked its output byte for byte inside the bench), the sizes are
+// those of the prompt's KV, and every measured case names its limit.
+TEST(CliBenchTest, StoreMeasuresEveryCodecAndTheDiskTierAgainstLimits) {
+  const TempDir dir;
+  auto r = RunKvstash({"bench", "store", "--preset", "tiny", "--dtype", "bf16", "--prompt-tokens",
+                       "150", "--levels", "1,3", "--rounds", "1", "--threads", "2", "--dir",
+                       dir.path(), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = r.Json();
+  EXPECT_EQ(j["dtype"], "bf16");
+  EXPECT_EQ(j["prompt_tokens"], 150);
+  EXPECT_EQ(j["block_tokens"], 64);
+  EXPECT_EQ(j["blocks"], 3);  // 64 + 64 + 22 tokens
+  // The tiny preset: 4 layers x 2 (K, V) x 2 KV heads x 16 head_dim x 2 bytes per token.
+  const uint64_t raw_bytes = j["raw_bytes"];
+  EXPECT_EQ(raw_bytes, 150u * 4 * 2 * 2 * 16 * 2);
+  std::set<std::string> names;
+  for (const auto& row : j["results"]) {
+    const std::string name = row["name"];
+    names.insert(name);
+    for (const char* key : {"group", "gbps", "gbps_min", "gbps_max", "bytes"}) {
+      EXPECT_TRUE(row.contains(key)) << key << " in " << row.dump();
+    }
+    EXPECT_GT(row["gbps"].get<double>(), 0) << name;
+    EXPECT_LE(row["gbps_min"].get<double>(), row["gbps"].get<double>()) << name;
+    const std::string group = row["group"];
+    if (group == "limit") {
+      EXPECT_FALSE(row.contains("limit")) << name;
+      continue;
+    }
+    for (const char* key : {"limit", "limit_gbps", "fraction"}) {
+      EXPECT_TRUE(row.contains(key)) << key << " in " << row.dump();
+    }
+    EXPECT_NEAR(row["fraction"].get<double>(),
+                row["gbps"].get<double>() / row["limit_gbps"].get<double>(), 1e-9);
+    if (group == "codec" && row.contains("codec")) {
+      EXPECT_EQ(row["bytes"], raw_bytes) << name;
+      EXPECT_GT(row["ratio"].get<double>(), 0.9) << name;
+    }
+  }
+  for (const char* name : {"memcpy",
+                           "xxh3-64",
+                           "zstd L1 compress",
+                           "zstd L1 decompress",
+                           "zstd L3 decompress",
+                           "none encode",
+                           "none decode",
+                           "zstd L1 encode",
+                           "zstd L3 decode",
+                           "zstd-planes L1 encode",
+                           "zstd-planes L1 decode",
+                           "zstd-planes L3 decode",
+                           "blob checksum verify",
+                           "file write+fsync",
+                           "DiskTier put+sync",
+                           "file read (warm)",
+                           "DiskTier get (warm)",
+                           "file read (cold cache)",
+                           "DiskTier get (cold cache)",
+                           "DiskTier get + decode into KV cache (warm)"}) {
+    EXPECT_EQ(names.count(name), 1u) << name;
+  }
+  // The bench's files are gone; --dir itself stays.
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
 }
 
 }  // namespace
