@@ -78,7 +78,21 @@ Result<at::Tensor> Engine::Prefill(const std::vector<int32_t>& tokens, PrefillSt
     st.reused_remote = loaded.remote_tokens;
   }
   st.load_ms = MsSince(start);
-  // A fully cached prompt still needs its last token's logits.
+  // A fully cached prompt still needs its last token's logits: stored ones,
+  // else its last token runs through the model again.
+  if (store_ && options_.use_stored_logits && !all_logits && st.reused_tokens == tokens.size()) {
+    KVSTASH_ASSIGN_OR_RETURN(at::Tensor stored, store_->LoadLogits(model_id_, tokens));
+    if (stored.defined()) {
+      KVSTASH_RETURN_IF_ERROR(CatchTorch("move logits", [&] {
+        stored = stored.to(cache_.keys[0].device());
+        return Status::OK();
+      }));
+      st.logits_reused = true;
+      st.load_ms = st.prefill_ms = MsSince(start);
+      if (stats) *stats = st;
+      return stored;
+    }
+  }
   const size_t first = std::min(st.reused_tokens, tokens.size() - 1);
   std::vector<at::Tensor> rows;
   at::Tensor logits;
@@ -108,12 +122,18 @@ Result<InsertResult> Engine::InsertPrefix(const std::vector<int32_t>& tokens) {
   return store_->Insert(model_id_, tokens, cache_);
 }
 
+Status Engine::InsertLogits(const std::vector<int32_t>& tokens, const at::Tensor& logits) {
+  if (!store_ || !options_.insert || store_->options().read_only) return Status::OK();
+  return store_->InsertLogits(model_id_, tokens, logits);
+}
+
 Result<Generation> Engine::Generate(const std::vector<int32_t>& prompt,
                                     const GenerateOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   Generation gen;
   KVSTASH_RETURN_IF_ERROR(EnsureCapacity(prompt.size() + options.max_new_tokens));
   KVSTASH_ASSIGN_OR_RETURN(at::Tensor logits, Prefill(prompt, &gen.prefill));
+  gen.prompt_logits = logits;
   Sampler sampler(options.sampling);
   const std::vector<int32_t>& eos = model_->config().eos_token_ids;
   std::vector<int32_t> sequence = prompt;
@@ -127,6 +147,7 @@ Result<Generation> Engine::Generate(const std::vector<int32_t>& prompt,
       gen.ttft_ms = MsSince(start);
       // Store the prompt now: after the first token, before the rest.
       KVSTASH_ASSIGN_OR_RETURN(gen.inserted, InsertPrefix(prompt));
+      if (!gen.prefill.logits_reused) KVSTASH_RETURN_IF_ERROR(InsertLogits(prompt, logits));
     }
     if (options.stop_at_eos && std::find(eos.begin(), eos.end(), next) != eos.end()) {
       gen.stopped_at_eos = true;

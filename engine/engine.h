@@ -35,6 +35,10 @@ struct EngineOptions {
   uint32_t block_tokens = kDefaultBlockTokens;
   // Insert the prompt's (and the generation's) K/V into the store. Default: true.
   bool insert = true;
+  // A fully cached prompt takes its next-token logits from the store's
+  // logits record when there is one (Store::LoadLogits), instead of running
+  // its last token through the model again. Default: true.
+  bool use_stored_logits = true;
   // Run one single-token forward pass at creation, so the first request does
   // not pay for oneDNN's kernel creation (about a second for the 0.5B shape
   // here) -- the one-token pass a fully cached prompt needs. Default: true.
@@ -48,6 +52,7 @@ struct PrefillStats {
   size_t reused_disk = 0;
   size_t reused_remote = 0;
   size_t computed_tokens = 0;  // positions run through the model
+  bool logits_reused = false;  // the last token's logits came from the store
   double load_ms = 0;          // matching and loading the cached prefix
   double prefill_ms = 0;       // from the request to the last prompt logits
 };
@@ -67,6 +72,7 @@ struct Generation {
   double ttft_ms = 0;   // from the request to the first generated token
   double total_ms = 0;  // from the request to the last generated token
   std::vector<int32_t> tokens;
+  at::Tensor prompt_logits;  // f32 [1, vocab]: the next-token logits after the prompt
   std::vector<std::vector<TokenLogprob>> logprobs;
   bool stopped_at_eos = false;
   InsertResult inserted;
@@ -95,6 +101,8 @@ class Engine {
       : model_(model), store_(store), options_(options) {}
   Status EnsureCapacity(size_t positions);
   Result<InsertResult> InsertPrefix(const std::vector<int32_t>& tokens);
+  // Keeps the logits after `tokens` in the store (Store::InsertLogits).
+  Status InsertLogits(const std::vector<int32_t>& tokens, const at::Tensor& logits);
 
   const LlamaModel* model_;
   Store* store_;

@@ -29,6 +29,7 @@ constexpr char kChildrenFamily[] = "children";
 constexpr char kModelKeyPrefix[] = "model/";
 constexpr char kCountersKey[] = "stats/counters";
 constexpr char kPinKeyPrefix[] = "pin/";
+constexpr char kLogitsKeyPrefix[] = "logits/";
 constexpr size_t kKeySize = 2 * Hash128::kEncodedSize;
 // Blob GC relocates live blobs out of the oldest this fraction of blob files
 // during compactions. Compact() sets its own (see there).
@@ -45,6 +46,20 @@ std::string BlockKey(const ModelId& model, const BlockHash& hash) {
 std::string ChildKey(const ModelId& model, const BlockHash& parent, const BlockHash& child) {
   std::string key = BlockKey(model, parent);
   child.AppendTo(&key);
+  return key;
+}
+
+// "logits/" + model + parent, the prefix of every record whose parent is `parent`.
+std::string LogitsPrefix(const ModelId& model, const BlockHash& parent) {
+  std::string key = kLogitsKeyPrefix;
+  model.AppendTo(&key);
+  parent.AppendTo(&key);
+  return key;
+}
+
+std::string LogitsKeyOf(const LogitsKey& k) {
+  std::string key = LogitsPrefix(k.model, k.parent);
+  k.tail.AppendTo(&key);
   return key;
 }
 
@@ -368,12 +383,45 @@ Result<std::vector<BlockHash>> DiskTier::Children(const ModelId& model, const Bl
   return out;
 }
 
+Status DiskTier::PutLogits(const LogitsKey& key, std::string_view record) {
+  return FromRocks(impl_->db->Put(rocksdb::WriteOptions(), LogitsKeyOf(key),
+                                  rocksdb::Slice(record.data(), record.size())),
+                   "write logits of " + key.tail.ToHex());
+}
+
+Status DiskTier::GetLogits(const LogitsKey& key, std::string* record) {
+  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), LogitsKeyOf(key), record);
+  if (s.IsNotFound()) return Status::NotFound("logits of " + key.tail.ToHex());
+  return FromRocks(s, "read logits of " + key.tail.ToHex());
+}
+
+Status DiskTier::DeleteLogits(const LogitsKey& key) {
+  return FromRocks(impl_->db->Delete(rocksdb::WriteOptions(), LogitsKeyOf(key)),
+                   "delete logits of " + key.tail.ToHex());
+}
+
+namespace {
+// Adds to `batch` the deletion of every logits record whose parent is `parent`.
+Status DeleteLogitsOfParent(rocksdb::DB* db, const ModelId& model, const BlockHash& parent,
+                            rocksdb::WriteBatch* batch) {
+  const std::string prefix = LogitsPrefix(model, parent);
+  const std::string upper = PrefixEnd(prefix);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro));
+  for (it->Seek(prefix); it->Valid(); it->Next()) batch->Delete(it->key());
+  return FromRocks(it->status(), "list logits of " + parent.ToHex());
+}
+}  // namespace
+
 Status DiskTier::DeleteBlock(const ModelId& model, const BlockHash& hash, const BlockHash& parent) {
   rocksdb::WriteBatch batch;
   std::string key = BlockKey(model, hash);
   batch.Delete(impl_->blocks, key);
   batch.Delete(impl_->meta, key);
   batch.Delete(impl_->children, ChildKey(model, parent, hash));
+  KVSTASH_RETURN_IF_ERROR(DeleteLogitsOfParent(impl_->db.get(), model, hash, &batch));
   return FromRocks(impl_->db->Write(rocksdb::WriteOptions(), &batch),
                    "delete block " + hash.ToHex());
 }
@@ -386,6 +434,7 @@ Status DiskTier::DeleteBlocks(const std::vector<DiskBlockDelete>& blocks) {
     batch.Delete(impl_->blocks, key);
     batch.Delete(impl_->meta, key);
     batch.Delete(impl_->children, ChildKey(b.model, b.parent, b.hash));
+    KVSTASH_RETURN_IF_ERROR(DeleteLogitsOfParent(impl_->db.get(), b.model, b.hash, &batch));
   }
   return FromRocks(impl_->db->Write(rocksdb::WriteOptions(), &batch),
                    "delete " + std::to_string(blocks.size()) + " blocks from " + path());

@@ -28,6 +28,7 @@
 #include "serde/block_codec.h"
 #include "serde/block_hash.h"
 #include "serde/block_meta.h"
+#include "serde/logits_record.h"
 #include "serde/model_id.h"
 #include "serde/status.h"
 
@@ -166,10 +167,23 @@ class DiskTier {
   // Hashes of the blocks whose parent is `parent`, in key order.
   Result<std::vector<BlockHash>> Children(const ModelId& model, const BlockHash& parent);
 
-  // Removes a block's blob, meta and child link (absent parts are ignored).
+  // Logits records (serde/logits_record.h), in the default family under
+  // "logits/" + model + parent + tail. A record is deleted with its parent
+  // block (DeleteBlock, DeleteBlocks): it is only useful while the prompt's
+  // KV is stored, and gc deletes chains from their ends, so the parent goes
+  // at the latest right after the prompt's last block.
+  Status PutLogits(const LogitsKey& key, std::string_view record);
+  // Reads a record into `*record` (replaced). NotFound if absent.
+  Status GetLogits(const LogitsKey& key, std::string* record);
+  // OK if absent.
+  Status DeleteLogits(const LogitsKey& key);
+
+  // Removes a block's blob, meta and child link, and the logits records whose
+  // parent it is (absent parts are ignored).
   Status DeleteBlock(const ModelId& model, const BlockHash& hash, const BlockHash& parent);
 
-  // Removes several blocks (blob, meta, child link each) in one atomic batch;
+  // Removes several blocks (blob, meta, child link, logits records each) in
+  // one atomic batch;
   // absent parts are ignored. Used by gc, which deletes children before
   // parents so that no batch boundary (or crash) leaves an orphan behind.
   Status DeleteBlocks(const std::vector<DiskBlockDelete>& blocks);

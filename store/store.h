@@ -47,14 +47,17 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
 #include "serde/block_hash.h"
+#include "serde/logits_record.h"
 #include "serde/model_id.h"
 #include "serde/status.h"
 #include "store/kv_tensors.h"
@@ -152,6 +155,23 @@ class Store {
   Result<InsertResult> Insert(const ModelId& model, const std::vector<int32_t>& tokens,
                               const KvCacheView& view);
 
+  // Logits records (serde/logits_record.h): the next-token logits after a
+  // whole prompt, so that a warm start of exactly that prompt runs no forward
+  // pass at all. Kept for prompts longer than one block, on disk (deleted
+  // with the block before the prompt's last one; never sent to peers) and,
+  // for the last kLogitsMemoEntries prompts, in memory.
+  //
+  // Stores `logits` (f32, [vocab] or [1, vocab], any device) as the logits
+  // after `tokens`. Does nothing for a prompt of one block or less, or on a
+  // read-only store. InvalidArgument if the size is not the model's vocab.
+  Status InsertLogits(const ModelId& model, const std::vector<int32_t>& tokens,
+                      const at::Tensor& logits);
+  // The logits stored after exactly `tokens`, as a [1, vocab] f32 CPU tensor,
+  // or an undefined tensor if none are. A corrupt record is deleted, counted
+  // as corrupt and reported as none.
+  Result<at::Tensor> LoadLogits(const ModelId& model, const std::vector<int32_t>& tokens);
+  static constexpr size_t kLogitsMemoEntries = 8;
+
   // Waits until every block inserted before the call is on disk and the
   // write-ahead log is synced (if sync_on_flush). Returns the first
   // background write error since the previous Flush().
@@ -230,6 +250,10 @@ class Store {
                     const PrefixMatch::Piece& piece, const std::vector<int32_t>& tokens,
                     const KvCacheView& view);
   void DropCorrupt(const ModelId& model, const BlockHash& hash, const Status& why);
+  // The key of the logits record after `tokens`; none for one block or less.
+  Result<std::optional<LogitsKey>> LogitsKeyFor(const ModelId& model,
+                                                const std::vector<int32_t>& tokens);
+  void MemoizeLogits(const LogitsKey& key, const at::Tensor& logits);
   void RecordAccess(const ModelId& model, const BlockHash& hash);
   Status FlushAccessRecords();
   // Adds the counters' growth since the last success to the disk tier's record.
@@ -258,6 +282,10 @@ class Store {
       ModelId, std::unordered_map<BlockHash, std::shared_ptr<struct CachedBlock>, Hash128Hasher>,
       Hash128Hasher>
       pending_;
+
+  std::mutex logits_mu_;
+  // The most recently stored or loaded logits records, newest first.
+  std::list<std::pair<LogitsKey, at::Tensor>> logits_memo_;
 
   std::mutex access_mu_;
   // (model, hash) -> hits since the last flush of access records.

@@ -121,20 +121,22 @@ nlohmann::json RowJson(const BenchRow& r) {
           {"reused_tokens", r.reused_tokens},
           {"computed_tokens", r.computed_tokens},
           {"kv_bytes_loaded", r.kv_bytes_loaded},
+          {"logits_from_store", r.logits_reused},
           {"speedup", r.speedup}};
 }
 
 void PrintTable(const std::vector<BenchRow>& rows) {
-  std::printf("%-7s %-16s %11s %21s %11s %10s %7s %10s %8s\n", "prompt", "path", "TTFT med",
-              "TTFT min-max", "prefill", "load", "reused", "KV loaded", "speedup");
+  std::printf("%-7s %-16s %11s %21s %11s %10s %7s %10s %6s %8s\n", "prompt", "path", "TTFT med",
+              "TTFT min-max", "prefill", "load", "reused", "KV loaded", "logits", "speedup");
   for (const BenchRow& r : rows) {
     char range[64];
     std::snprintf(range, sizeof(range), "%s-%s", HumanMs(r.ttft_min).c_str(),
                   HumanMs(r.ttft_max).c_str());
-    std::printf("%-7zu %-16s %11s %21s %11s %10s %7zu %10s %7.1fx\n", r.prompt_tokens,
+    std::printf("%-7zu %-16s %11s %21s %11s %10s %7zu %10s %6s %7.1fx\n", r.prompt_tokens,
                 r.path.c_str(), HumanMs(r.ttft_median).c_str(), range,
                 HumanMs(r.prefill_ms).c_str(), HumanMs(r.load_ms).c_str(), r.reused_tokens,
-                HumanBytes(r.kv_bytes_loaded).c_str(), r.speedup);
+                HumanBytes(r.kv_bytes_loaded).c_str(), r.logits_reused ? "stored" : "model",
+                r.speedup);
   }
 }
 

@@ -61,7 +61,8 @@ struct BenchRow {
   double prefill_ms = 0, load_ms = 0;
   size_t reused_tokens = 0, computed_tokens = 0;
   uint64_t kv_bytes_loaded = 0;
-  double speedup = 0;  // cold median / this median
+  bool logits_reused = false;  // the prompt's next-token logits came from the store
+  double speedup = 0;          // cold median / this median
 };
 
 nlohmann::json RowJson(const BenchRow& row);

@@ -37,16 +37,22 @@ struct PathResult {
   std::vector<double> ttft, prefill, load;
   size_t reused_tokens = 0, computed_tokens = 0;
   uint64_t kv_bytes_loaded = 0;
+  bool logits_reused = false;
 };
 
 // One timed request: a fresh engine on `store` (null: cold), one token.
+// `stored_logits`: take a fully cached prompt's logits from the store (else
+// its last token runs through the model). `logits`: receives the prompt's
+// next-token logits.
 Status Request(const LlamaModel& model, Store* store, const std::vector<int32_t>& prompt,
-               PathResult* out, Engine* reuse = nullptr) {
+               PathResult* out, Engine* reuse = nullptr, bool stored_logits = true,
+               at::Tensor* logits = nullptr) {
   std::unique_ptr<Engine> owned;
   Engine* engine = reuse;
   if (!engine) {
     EngineOptions options;
     options.insert = false;  // the timed requests only read
+    options.use_stored_logits = stored_logits;
     options.context = prompt.size() + 8;
     KVSTASH_ASSIGN_OR_RETURN(owned, Engine::Create(&model, store, options));
     engine = owned.get();
@@ -60,6 +66,8 @@ Status Request(const LlamaModel& model, Store* store, const std::vector<int32_t>
   out->reused_tokens = gen.prefill.reused_tokens;
   out->computed_tokens = gen.prefill.computed_tokens;
   out->kv_bytes_loaded = model.kv_shape().RawBytes(gen.prefill.reused_tokens);
+  out->logits_reused = gen.prefill.logits_reused;
+  if (logits) *logits = gen.prompt_logits;
   return Status::OK();
 }
 
@@ -89,8 +97,10 @@ Status MeasurePaths(const LlamaModel& model, const TtftFlags& f, size_t length,
   EngineOptions cold_options;
   cold_options.context = length + 8;
   KVSTASH_ASSIGN_OR_RETURN(auto cold_engine, Engine::Create(&model, nullptr, cold_options));
+  at::Tensor logits;
   for (int r = 0; r < f.repeat; ++r) {
-    KVSTASH_RETURN_IF_ERROR(Request(model, nullptr, prompt, &cold, cold_engine.get()));
+    KVSTASH_RETURN_IF_ERROR(
+        Request(model, nullptr, prompt, &cold, cold_engine.get(), true, &logits));
   }
   const KvCacheView& kv = cold_engine->cache();
 
@@ -100,6 +110,7 @@ Status MeasurePaths(const LlamaModel& model, const TtftFlags& f, size_t length,
   for (Store* s : {device_store.get(), disk_store.get(), server_store.get()}) {
     KVSTASH_ASSIGN_OR_RETURN(ModelId id, s->RegisterModel(model.Describe(block_tokens)));
     KVSTASH_ASSIGN_OR_RETURN(InsertResult inserted, s->Insert(id, prompt, kv));
+    KVSTASH_RETURN_IF_ERROR(s->InsertLogits(id, prompt, logits));
     if (inserted.tokens_stored != length) {
       return Status::Aborted("bench: stored " + std::to_string(inserted.tokens_stored) + " of " +
                              std::to_string(length) + " tokens");
@@ -117,13 +128,15 @@ Status MeasurePaths(const LlamaModel& model, const TtftFlags& f, size_t length,
   device_store.reset();
 
   // Disk through a freshly opened store (no device tier), page cache warm,
-  // then dropped before each open.
+  // then dropped before each open; and with the page cache warm, the KV alone
+  // (the last token runs through the model again for its logits).
   PathResult disk{"disk", length}, disk_cold{"disk-cold-cache", length};
-  for (PathResult* p : {&disk, &disk_cold}) {
+  PathResult disk_kv{"disk-kv-only", length};
+  for (PathResult* p : {&disk, &disk_cold, &disk_kv}) {
     for (int r = 0; r < f.repeat; ++r) {
       if (p == &disk_cold) DropPageCache(disk_dir);
       KVSTASH_ASSIGN_OR_RETURN(auto store, OpenStore(disk_dir, 0, f.model.device));
-      KVSTASH_RETURN_IF_ERROR(Request(model, store.get(), prompt, p));
+      KVSTASH_RETURN_IF_ERROR(Request(model, store.get(), prompt, p, nullptr, p != &disk_kv));
       KVSTASH_RETURN_IF_ERROR(store->Close());
     }
   }
@@ -144,7 +157,9 @@ Status MeasurePaths(const LlamaModel& model, const TtftFlags& f, size_t length,
   server.reset();
   KVSTASH_RETURN_IF_ERROR(server_store->Close());
 
-  for (PathResult* p : {&cold, &device, &disk, &disk_cold, &remote}) results->push_back(*p);
+  for (PathResult* p : {&cold, &device, &disk, &disk_cold, &disk_kv, &remote}) {
+    results->push_back(*p);
+  }
   return Status::OK();
 }
 
@@ -179,6 +194,7 @@ int RunTtft(const TtftFlags& f) {
     row.reused_tokens = p.reused_tokens;
     row.computed_tokens = p.computed_tokens;
     row.kv_bytes_loaded = p.kv_bytes_loaded;
+    row.logits_reused = p.logits_reused;
     if (p.path == "cold") cold_median = row.ttft_median;
     row.speedup = row.ttft_median > 0 ? cold_median / row.ttft_median : 0;
     rows.push_back(row);

@@ -172,6 +172,7 @@ int Run(const RunFlags& f) {
         {"reused_from",
          {{"device", p.reused_device}, {"disk", p.reused_disk}, {"remote", p.reused_remote}}},
         {"computed_tokens", p.computed_tokens},
+        {"logits_from_store", p.logits_reused},
         {"tokenize_ms", tokenize_ms},
         {"load_ms", p.load_ms},
         {"prefill_ms", p.prefill_ms},
@@ -191,11 +192,12 @@ int Run(const RunFlags& f) {
   }
   std::printf("%s\n", text.c_str());
   std::fprintf(stderr,
-               "prompt %zu tokens, reused %zu (device %zu, disk %zu, remote %zu), computed %zu | "
+               "prompt %zu tokens, reused %zu (device %zu, disk %zu, remote %zu), computed %zu%s | "
                "prefill %s, TTFT %s | %zu tokens in %s | model load %s\n",
                p.prompt_tokens, p.reused_tokens, p.reused_device, p.reused_disk, p.reused_remote,
-               p.computed_tokens, HumanMs(p.prefill_ms).c_str(), HumanMs(ttft_ms).c_str(),
-               gen->tokens.size(), HumanMs(total_ms).c_str(), HumanMs(model_load_ms).c_str());
+               p.computed_tokens, p.logits_reused ? " (logits from the store)" : "",
+               HumanMs(p.prefill_ms).c_str(), HumanMs(ttft_ms).c_str(), gen->tokens.size(),
+               HumanMs(total_ms).c_str(), HumanMs(model_load_ms).c_str());
   return kExitOk;
 }
 

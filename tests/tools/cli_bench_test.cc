@@ -25,9 +25,9 @@ TEST(CliBenchTest, TtftJsonHasEveryPathAndWarmPathsReuseThePrompt) {
   const auto& results = j["results"];
   std::set<std::string> paths;
   for (const auto& row : results) {
-    for (const char* key :
-         {"path", "prompt_tokens", "ttft_ms_median", "ttft_ms_min", "ttft_ms_max", "prefill_ms",
-          "load_ms", "reused_tokens", "computed_tokens", "kv_bytes_loaded", "speedup"}) {
+    for (const char* key : {"path", "prompt_tokens", "ttft_ms_median", "ttft_ms_min", "ttft_ms_max",
+                            "prefill_ms", "load_ms", "reused_tokens", "computed_tokens",
+                            "kv_bytes_loaded", "logits_from_store", "speedup"}) {
       EXPECT_TRUE(row.contains(key)) << key << " in " << row.dump();
     }
     const std::string path = row["path"];
@@ -41,12 +41,17 @@ TEST(CliBenchTest, TtftJsonHasEveryPathAndWarmPathsReuseThePrompt) {
       EXPECT_EQ(row["kv_bytes_loaded"], 0);
     } else {
       EXPECT_EQ(row["reused_tokens"], 96) << path;
-      EXPECT_EQ(row["computed_tokens"], 1) << path;  // the last token, for its logits
       EXPECT_GT(row["kv_bytes_loaded"].get<uint64_t>(), 0u) << path;
+      // Peers serve KV only, and disk-kv-only ignores the stored logits: the
+      // last token runs through the model again for its logits.
+      const bool kv_only = path == "remote" || path == "disk-kv-only";
+      EXPECT_EQ(row["computed_tokens"], kv_only ? 1 : 0) << path;
+      EXPECT_EQ(row["logits_from_store"], !kv_only) << path;
     }
     EXPECT_GT(row["speedup"].get<double>(), 0) << path;
   }
-  EXPECT_EQ(paths, (std::set<std::string>{"cold", "device", "disk", "disk-cold-cache", "remote"}));
+  EXPECT_EQ(paths, (std::set<std::string>{"cold", "device", "disk", "disk-cold-cache",
+                                          "disk-kv-only", "remote"}));
 }
 
 TEST(CliBenchTest, NaiveComparesTorchSaveWithTheStore) {

@@ -81,7 +81,10 @@ TEST_F(CliRunTest, WarmRunInANewProcessMatchesCold) {
   EXPECT_EQ(w["reused_tokens"], prompt_tokens);
   EXPECT_EQ(w["reused_from"]["disk"], prompt_tokens);
   EXPECT_EQ(w["reused_from"]["device"], 0);
-  EXPECT_EQ(w["computed_tokens"], 1);
+  // The first run kept the prompt's next-token logits: the warm run computes nothing.
+  EXPECT_EQ(w["computed_tokens"], 0);
+  EXPECT_EQ(w["logits_from_store"], true);
+  EXPECT_EQ(f["logits_from_store"], false);
   EXPECT_EQ(c["tokens"], w["tokens"]);
   EXPECT_EQ(c["text"], w["text"]);
   EXPECT_EQ(c["model_id"], w["model_id"]);

@@ -1,0 +1,102 @@
+// Store: logits records (store.h, serde/logits_record.h).
+#include <ATen/ops/empty.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <optional>
+
+#include "store/disk_tier.h"
+#include "store/store.h"
+
+namespace kvstash {
+
+namespace {
+bool SameKey(const LogitsKey& a, const LogitsKey& b) {
+  return a.model == b.model && a.parent == b.parent && a.tail == b.tail;
+}
+}  // namespace
+
+Result<std::optional<LogitsKey>> Store::LogitsKeyFor(const ModelId& model,
+                                                     const std::vector<int32_t>& tokens) {
+  KVSTASH_ASSIGN_OR_RETURN(ModelInfo info, Info(model));
+  const size_t block = info.block_tokens;
+  if (tokens.size() <= block) return std::optional<LogitsKey>();
+  // The prompt's last block starts at the last block boundary before its end.
+  const size_t tail_start = (tokens.size() - 1) / block * block;
+  LogitsKey key;
+  key.model = model;
+  for (size_t p0 = 0; p0 < tail_start; p0 += block) {
+    key.parent = HashBlock(model, key.parent, tokens.data() + p0, block);
+  }
+  key.tail = HashBlock(model, key.parent, tokens.data() + tail_start, tokens.size() - tail_start);
+  return std::optional<LogitsKey>(key);
+}
+
+void Store::MemoizeLogits(const LogitsKey& key, const at::Tensor& logits) {
+  std::lock_guard<std::mutex> lock(logits_mu_);
+  logits_memo_.remove_if([&](const auto& entry) { return SameKey(entry.first, key); });
+  logits_memo_.emplace_front(key, logits);
+  if (logits_memo_.size() > kLogitsMemoEntries) logits_memo_.pop_back();
+}
+
+Status Store::InsertLogits(const ModelId& model, const std::vector<int32_t>& tokens,
+                           const at::Tensor& logits) {
+  if (options_.read_only) return Status::OK();
+  KVSTASH_ASSIGN_OR_RETURN(std::optional<LogitsKey> key, LogitsKeyFor(model, tokens));
+  if (!key) return Status::OK();  // one block or less: nothing to keep
+  KVSTASH_ASSIGN_OR_RETURN(ModelInfo info, Info(model));
+  at::Tensor row;
+  KVSTASH_RETURN_IF_ERROR(CatchTorch("copy logits", [&] {
+    row = logits.detach().to(c10::Device("cpu"), at::kFloat).contiguous().reshape({1, -1});
+    return Status::OK();
+  }));
+  if (row.size(1) != static_cast<int64_t>(info.description.vocab_size)) {
+    return Status::InvalidArgument("logits: " + std::to_string(row.size(1)) +
+                                   " values, the model's vocab is " +
+                                   std::to_string(info.description.vocab_size));
+  }
+  if (row.data_ptr() == logits.data_ptr()) row = row.clone();  // the memo keeps its own copy
+  MemoizeLogits(*key, row);
+  if (!disk_) return Status::OK();
+  std::string record;
+  EncodeLogitsRecord(*key, row.data_ptr<float>(), static_cast<uint32_t>(row.size(1)), &record);
+  return disk_->PutLogits(*key, record);
+}
+
+Result<at::Tensor> Store::LoadLogits(const ModelId& model, const std::vector<int32_t>& tokens) {
+  KVSTASH_ASSIGN_OR_RETURN(std::optional<LogitsKey> key, LogitsKeyFor(model, tokens));
+  if (!key) return at::Tensor();
+  {
+    std::lock_guard<std::mutex> lock(logits_mu_);
+    for (auto it = logits_memo_.begin(); it != logits_memo_.end(); ++it) {
+      if (!SameKey(it->first, *key)) continue;
+      logits_memo_.splice(logits_memo_.begin(), logits_memo_, it);
+      return it->second.clone();  // callers may change theirs
+    }
+  }
+  if (!disk_) return at::Tensor();
+  std::string record;
+  Status read = disk_->GetLogits(*key, &record);
+  if (read.IsNotFound()) return at::Tensor();
+  KVSTASH_RETURN_IF_ERROR(read);
+  KVSTASH_ASSIGN_OR_RETURN(ModelInfo info, Info(model));
+  const int64_t vocab = info.description.vocab_size;
+  at::Tensor row;
+  KVSTASH_RETURN_IF_ERROR(CatchTorch("allocate logits", [&] {
+    row = at::empty({1, vocab}, at::TensorOptions().dtype(at::kFloat));
+    return Status::OK();
+  }));
+  Status decoded =
+      DecodeLogitsRecord(record, *key, static_cast<uint32_t>(vocab), row.data_ptr<float>());
+  if (!decoded.ok()) {
+    ++counters_.corrupt_blocks;
+    std::fprintf(stderr, "kvstash: warning: dropping corrupt logits record %s: %s\n",
+                 key->tail.ToHex().c_str(), decoded.ToString().c_str());
+    if (!disk_->read_only()) (void)disk_->DeleteLogits(*key);
+    return at::Tensor();
+  }
+  MemoizeLogits(*key, row);
+  return row;
+}
+
+}  // namespace kvstash
