@@ -6,6 +6,7 @@
 
 #include "gc/pins.h"
 #include "serde/block_codec.h"
+#include "serde/logits_record.h"
 
 namespace kvstash {
 
@@ -17,6 +18,8 @@ const char* ProblemKindName(BlockProblem::Kind kind) {
       return "orphan";
     case BlockProblem::Kind::kDanglingLink:
       return "dangling-link";
+    case BlockProblem::Kind::kBadLogits:
+      return "bad-logits";
   }
   return "unknown";
 }
@@ -101,6 +104,41 @@ Result<std::vector<BlockProblem>> FindDanglingLinks(DiskTier* disk, const BlockG
   return out;
 }
 
+// Logits records that are corrupt or whose parent block is not in `graph`
+// (and not written since it was loaded).
+Status CheckLogitsRecords(DiskTier* disk, const BlockGraph& graph,
+                          const std::optional<ModelId>& model, VerifyReport* report) {
+  Status error;
+  KVSTASH_RETURN_IF_ERROR(
+      disk->ForEachLogits(model, [&](const LogitsKey& key, std::string_view record) {
+        ++report->logits_records;
+        report->logits_bytes += record.size();
+        BlockProblem problem;
+        problem.kind = BlockProblem::Kind::kBadLogits;
+        problem.ref = {key.model, key.tail};
+        problem.parent = key.parent;
+        problem.stored_bytes = record.size();
+        Result<uint32_t> vocab = VerifyLogitsRecord(record, key);
+        if (!vocab.ok()) {
+          problem.detail = vocab.status().ToString();
+        } else if (!graph.Find({key.model, key.parent})) {
+          Status meta = disk->GetMeta(key.model, key.parent).status();
+          if (!meta.IsNotFound()) {
+            if (!meta.ok()) error = meta;
+            return meta.ok();
+          }
+          problem.detail =
+              "logits record of a prompt whose block " + key.parent.ToHex() + " is missing";
+        }
+        if (!problem.detail.empty()) {
+          ++report->bad_logits;
+          report->problems.push_back(std::move(problem));
+        }
+        return true;
+      }));
+  return error;
+}
+
 }  // namespace
 
 Result<VerifyReport> VerifyStore(DiskTier* disk, const VerifyOptions& options) {
@@ -155,6 +193,7 @@ Result<VerifyReport> VerifyStore(DiskTier* disk, const VerifyOptions& options) {
   KVSTASH_ASSIGN_OR_RETURN(auto links, FindDanglingLinks(disk, graph));
   report.dangling_links = links.size();
   for (auto& l : links) report.problems.push_back(std::move(l));
+  KVSTASH_RETURN_IF_ERROR(CheckLogitsRecords(disk, graph, options.model, &report));
   return report;
 }
 
@@ -197,8 +236,14 @@ Result<RepairResult> Repair(DiskTier* disk, const VerifyReport& report, bool com
   for (const BlockProblem& l : links) deletes.push_back({l.ref.model, l.ref.hash, l.parent});
   KVSTASH_RETURN_IF_ERROR(disk->DeleteBlocks(deletes));
   result.links_deleted = deletes.size();
+  for (const BlockProblem& p : report.problems) {
+    if (p.kind != BlockProblem::Kind::kBadLogits) continue;
+    KVSTASH_RETURN_IF_ERROR(disk->DeleteLogits({p.ref.model, p.parent, p.ref.hash}));
+    ++result.logits_deleted;
+  }
 
-  if (compact && (result.applied.blocks_deleted > 0 || result.links_deleted > 0)) {
+  if (compact && (result.applied.blocks_deleted > 0 || result.links_deleted > 0 ||
+                  result.logits_deleted > 0)) {
     KVSTASH_RETURN_IF_ERROR(disk->Compact());
     result.applied.compacted = true;
   }

@@ -6,11 +6,13 @@
 //   - the header against the key and the meta: model, hash, parent, tokens,
 //     raw size, codec, dtype, and the blob's size against meta.stored_bytes;
 //   - its parent exists (a block without its parent can never be matched).
-// and per child link (the `children` index) that the block it names exists.
+// and per child link (the `children` index) that the block it names exists,
+// and per logits record (format.md section 5.3) its checksum and identity and
+// that its parent block exists.
 //
 // Repair deletes the corrupt and orphaned blocks, everything below them
-// (descendants of a removed block can never match) and dangling links, then
-// compacts so the space is reclaimed.
+// (descendants of a removed block can never match), dangling links and bad
+// logits records, then compacts so the space is reclaimed.
 //
 // Thread-safety: both functions may run concurrently with a Store using the
 // same disk tier; VerifyStore then checks a snapshot that may be slightly
@@ -36,14 +38,15 @@ struct BlockProblem {
     kCorrupt,       // the block itself fails a check
     kOrphan,        // its parent is missing
     kDanglingLink,  // a child link names a block that does not exist
+    kBadLogits,     // a logits record that is corrupt or whose parent block is missing
   };
   Kind kind = Kind::kCorrupt;
-  BlockRef ref;      // for kDanglingLink: the block the link names
+  BlockRef ref;      // for kDanglingLink: the block the link names; kBadLogits: the tail
   BlockHash parent;  // the parent the block (or link) names
   uint64_t stored_bytes = 0;
   std::string detail;  // what failed, e.g. "checksum mismatch ..."
 };
-// "corrupt", "orphan", "dangling-link".
+// "corrupt", "orphan", "dangling-link", "bad-logits".
 const char* ProblemKindName(BlockProblem::Kind kind);
 
 struct VerifyReport {
@@ -56,7 +59,11 @@ struct VerifyReport {
   // Healthy blocks below a corrupt or orphaned one: unreachable, so Repair
   // deletes them too.
   uint64_t unreachable = 0;
-  std::vector<BlockProblem> problems;  // corrupt and orphans in key order, then links
+  uint64_t logits_records = 0;  // logits records checked
+  uint64_t logits_bytes = 0;
+  uint64_t bad_logits = 0;
+  // Corrupt and orphans in key order, then links, then logits records.
+  std::vector<BlockProblem> problems;
 
   bool clean() const { return problems.empty(); }
 };
@@ -79,6 +86,7 @@ struct RepairResult {
   ApplyResult applied;       // blocks deleted, bytes, compaction
   uint64_t unreachable = 0;  // of the deleted blocks, those deleted only for being below a problem
   uint64_t links_deleted = 0;
+  uint64_t logits_deleted = 0;
 };
 
 // Deletes what `report` found (see the file comment) from `disk`, children

@@ -33,8 +33,7 @@ void EncodeLogitsRecord(const LogitsKey& key, const float* logits, uint32_t voca
   PutFixed64(out, Xxh3Hash64(out->data(), out->size()));
 }
 
-Status DecodeLogitsRecord(std::string_view record, const LogitsKey& key, uint32_t vocab,
-                          float* dst) {
+Result<uint32_t> VerifyLogitsRecord(std::string_view record, const LogitsKey& key) {
   LeReader in(record);
   std::string_view magic;
   uint16_t version = 0;
@@ -49,10 +48,9 @@ Status DecodeLogitsRecord(std::string_view record, const LogitsKey& key, uint32_
   }
   if (version == 0) return Status::Corruption("logits record: version 0");
   std::string_view ids;
-  uint32_t stored_vocab = 0;
+  uint32_t vocab = 0;
   uint8_t dtype = 0;
-  if (!in.ReadBytes(3 * Hash128::kEncodedSize, &ids) || !in.Read32(&stored_vocab) ||
-      !in.Read8(&dtype)) {
+  if (!in.ReadBytes(3 * Hash128::kEncodedSize, &ids) || !in.Read32(&vocab) || !in.Read8(&dtype)) {
     return Status::Corruption("logits record: truncated header");
   }
   if (Hash128::DecodeFrom(ids.data()) != key.model ||
@@ -63,21 +61,29 @@ Status DecodeLogitsRecord(std::string_view record, const LogitsKey& key, uint32_
   if (dtype != kLogitsDTypeF32) {
     return Status::Corruption("logits record: unknown dtype " + std::to_string(dtype));
   }
-  if (stored_vocab > kMaxLogitsVocab || stored_vocab != vocab) {
-    return Status::Corruption("logits record: vocab " + std::to_string(stored_vocab) +
-                              ", the model has " + std::to_string(vocab));
+  if (vocab == 0 || vocab > kMaxLogitsVocab) {
+    return Status::Corruption("logits record: vocab " + std::to_string(vocab) + " out of range");
   }
-  const size_t payload = 4 * size_t{vocab};
-  if (record.size() != kFixedSize + payload + kChecksumSize) {
+  const size_t expected = kFixedSize + 4 * size_t{vocab} + kChecksumSize;
+  if (record.size() != expected) {
     return Status::Corruption("logits record: " + std::to_string(record.size()) +
-                              " bytes, expected " +
-                              std::to_string(kFixedSize + payload + kChecksumSize));
+                              " bytes, expected " + std::to_string(expected));
   }
   LeReader sum_reader(record.substr(record.size() - kChecksumSize));
   uint64_t sum = 0;
   sum_reader.Read64(&sum);
   if (sum != Xxh3Hash64(record.data(), record.size() - kChecksumSize)) {
     return Status::Corruption("logits record: checksum mismatch");
+  }
+  return vocab;
+}
+
+Status DecodeLogitsRecord(std::string_view record, const LogitsKey& key, uint32_t vocab,
+                          float* dst) {
+  KVSTASH_ASSIGN_OR_RETURN(uint32_t stored_vocab, VerifyLogitsRecord(record, key));
+  if (stored_vocab != vocab) {
+    return Status::Corruption("logits record: vocab " + std::to_string(stored_vocab) +
+                              ", the model has " + std::to_string(vocab));
   }
   const char* p = record.data() + kFixedSize;
   for (uint32_t i = 0; i < vocab; ++i, p += 4) {

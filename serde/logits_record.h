@@ -43,6 +43,10 @@ struct LogitsKey {
 void EncodeLogitsRecord(const LogitsKey& key, const float* logits, uint32_t vocab,
                         std::string* out);
 
+// Validates `record` against `key` (every field, the size and the checksum)
+// and returns the vocabulary size it holds.
+Result<uint32_t> VerifyLogitsRecord(std::string_view record, const LogitsKey& key);
+
 // Validates `record` against `key` and `vocab` and copies its logits to `dst`
 // (`vocab` floats). On error `dst` is unspecified.
 Status DecodeLogitsRecord(std::string_view record, const LogitsKey& key, uint32_t vocab,

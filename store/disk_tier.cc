@@ -400,6 +400,28 @@ Status DiskTier::DeleteLogits(const LogitsKey& key) {
                    "delete logits of " + key.tail.ToHex());
 }
 
+Status DiskTier::ForEachLogits(const std::optional<ModelId>& model,
+                               const std::function<bool(const LogitsKey&, std::string_view)>& fn) {
+  std::string prefix = kLogitsKeyPrefix;
+  if (model) model->AppendTo(&prefix);
+  const std::string upper = PrefixEnd(prefix);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro));
+  const size_t id_offset = sizeof(kLogitsKeyPrefix) - 1;
+  for (it->Seek(prefix); it->Valid(); it->Next()) {
+    const rocksdb::Slice k = it->key();
+    if (k.size() != id_offset + 3 * Hash128::kEncodedSize) continue;
+    LogitsKey key;
+    key.model = Hash128::DecodeFrom(k.data() + id_offset);
+    key.parent = Hash128::DecodeFrom(k.data() + id_offset + Hash128::kEncodedSize);
+    key.tail = Hash128::DecodeFrom(k.data() + id_offset + 2 * Hash128::kEncodedSize);
+    if (!fn(key, std::string_view(it->value().data(), it->value().size()))) break;
+  }
+  return FromRocks(it->status(), "list logits records");
+}
+
 namespace {
 // Adds to `batch` the deletion of every logits record whose parent is `parent`.
 Status DeleteLogitsOfParent(rocksdb::DB* db, const ModelId& model, const BlockHash& parent,

@@ -177,6 +177,11 @@ class DiskTier {
   Status GetLogits(const LogitsKey& key, std::string* record);
   // OK if absent.
   Status DeleteLogits(const LogitsKey& key);
+  // Calls `fn(key, record)` for every logits record, of one model or all, in
+  // key order; stops early when `fn` returns false. `record` is valid only
+  // during the call. Keys of an unexpected length are skipped.
+  Status ForEachLogits(const std::optional<ModelId>& model,
+                       const std::function<bool(const LogitsKey&, std::string_view)>& fn);
 
   // Removes a block's blob, meta and child link, and the logits records whose
   // parent it is (absent parts are ignored).

@@ -81,13 +81,15 @@ std::string Summary(const VerifyReport& r) {
   char buf[512];
   std::snprintf(buf, sizeof(buf),
                 "%llu blocks (%s) in %llu model%s: %llu corrupt, %llu orphaned, %llu unreachable "
-                "below them, %llu dangling links",
+                "below them, %llu dangling links; %llu logits records (%s), %llu bad",
                 static_cast<unsigned long long>(r.blocks), HumanBytes(r.stored_bytes).c_str(),
                 static_cast<unsigned long long>(r.models), r.models == 1 ? "" : "s",
                 static_cast<unsigned long long>(r.corrupt),
                 static_cast<unsigned long long>(r.orphans),
                 static_cast<unsigned long long>(r.unreachable),
-                static_cast<unsigned long long>(r.dangling_links));
+                static_cast<unsigned long long>(r.dangling_links),
+                static_cast<unsigned long long>(r.logits_records),
+                HumanBytes(r.logits_bytes).c_str(), static_cast<unsigned long long>(r.bad_logits));
   return buf;
 }
 
@@ -118,6 +120,9 @@ int Verify(const Flags& f) {
                         {"orphans", report->orphans},
                         {"unreachable", report->unreachable},
                         {"dangling_links", report->dangling_links},
+                        {"logits_records", report->logits_records},
+                        {"logits_bytes", report->logits_bytes},
+                        {"bad_logits", report->bad_logits},
                         {"clean", report->clean()}};
   nlohmann::json problems = nlohmann::json::array();
   for (const BlockProblem& p : report->problems) problems.push_back(ProblemJson(p));
@@ -147,13 +152,15 @@ int Verify(const Flags& f) {
                      {"unreachable_deleted", repaired->unreachable},
                      {"stored_bytes_deleted", applied.stored_bytes_deleted},
                      {"links_deleted", repaired->links_deleted},
+                     {"logits_deleted", repaired->logits_deleted},
                      {"disk_bytes_before", b},
                      {"disk_bytes_after", a},
                      {"freed_bytes", b > a ? b - a : 0}};
     summary += "; repaired: deleted " + std::to_string(applied.blocks_deleted) + " blocks (" +
                HumanBytes(applied.stored_bytes_deleted) + ") and " +
-               std::to_string(repaired->links_deleted) + " links, disk " + HumanBytes(b) + " -> " +
-               HumanBytes(a);
+               std::to_string(repaired->links_deleted) + " links and " +
+               std::to_string(repaired->logits_deleted) + " logits records, disk " + HumanBytes(b) +
+               " -> " + HumanBytes(a);
     clean = true;
   }
   out["repaired"] = f.repair && !report->clean();
@@ -171,7 +178,9 @@ int Verify(const Flags& f) {
 void AddVerifyCommand(CLI::App& app, Action* action) {
   auto flags = std::make_shared<Flags>();
   CLI::App* cmd = app.add_subcommand(
-      "verify", "Check every stored block (checksum, header, parent); --repair deletes bad ones");
+      "verify",
+      "Check every stored block (checksum, header, parent) and logits record; --repair deletes "
+      "bad ones");
   cmd->add_option("--store", flags->store, "Store directory (default: $KVSTASH_DIR, ...)");
   cmd->add_flag("--repair", flags->repair,
                 "Delete corrupt and orphaned blocks and what hangs below them, keeping pinned "

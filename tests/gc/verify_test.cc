@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 
+#include "serde/logits_record.h"
 #include "tests/gc/gc_test_util.h"
 
 namespace kvstash {
@@ -123,6 +124,71 @@ TEST_F(VerifyTest, FindsACorruptBlobAndAnOrphanAndRepairRemovesThem) {
   EXPECT_EQ(Loaded(1), 3 * kT);
   EXPECT_EQ(Loaded(2), 4 * kT);
   EXPECT_EQ(Loaded(3), 8 * kT);
+}
+
+// Logits records: a good one is counted; a flipped bit and a record whose
+// parent block is gone are reported as bad-logits, and repair deletes those
+// two and nothing else.
+TEST_F(VerifyTest, BadLogitsRecordsAreFoundAndRepairDeletesOnlyThem) {
+  std::vector<float> logits(100);
+  for (size_t i = 0; i < logits.size(); ++i) logits[i] = 0.5f * static_cast<float>(i);
+  auto put = [&](int chain, int block) {
+    LogitsKey key{model_, Hash(chain, block - 1), Hash(chain, block)};
+    std::string record;
+    EncodeLogitsRecord(key, logits.data(), 100, &record);
+    EXPECT_OK(disk_->PutLogits(key, record));
+    return std::make_pair(key, record);
+  };
+  const auto good = put(0, 7);
+  auto flipped = put(1, 7);
+  flipped.second[70] ^= 0x01;
+  ASSERT_OK(disk_->PutLogits(flipped.first, flipped.second));
+  const auto parentless = put(2, 7);
+  // Write chain 2's block 6 back without its logits record... by deleting the
+  // record's parent through the raw database: DeleteBlock would take the
+  // record with it (see DiskTier::DeleteBlock).
+  disk_.reset();
+  {
+    rocksdb::DB* raw = nullptr;
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+        {rocksdb::kDefaultColumnFamilyName, {}}, {"blocks", {}}, {"meta", {}}, {"children", {}}};
+    ASSERT_TRUE(rocksdb::DB::Open({}, dir_.path(), families, &handles, &raw).ok());
+    std::string key;
+    model_.AppendTo(&key);
+    Hash(2, 6).AppendTo(&key);
+    ASSERT_TRUE(raw->Delete({}, handles[2], key).ok());
+    for (auto* h : handles) raw->DestroyColumnFamilyHandle(h);
+    delete raw;
+  }
+  Reopen();
+
+  auto report = VerifyStore(disk_.get());
+  ASSERT_OK(report.status());
+  EXPECT_EQ(report->logits_records, 3u);
+  EXPECT_EQ(report->bad_logits, 2u);
+  auto find_logits = [&](const LogitsKey& key) -> const BlockProblem* {
+    for (const auto& p : report->problems) {
+      if (p.kind == BlockProblem::Kind::kBadLogits && p.ref.hash == key.tail) return &p;
+    }
+    return nullptr;
+  };
+  const BlockProblem* bad = find_logits(flipped.first);
+  ASSERT_NE(bad, nullptr);
+  EXPECT_NE(bad->detail.find("checksum"), std::string::npos) << bad->detail;
+  const BlockProblem* orphan = find_logits(parentless.first);
+  ASSERT_NE(orphan, nullptr);
+  EXPECT_NE(orphan->detail.find(Hash(2, 6).ToHex() + " is missing"), std::string::npos)
+      << orphan->detail;
+
+  auto repaired = Repair(disk_.get(), *report);
+  ASSERT_OK(repaired.status());
+  EXPECT_EQ(repaired->logits_deleted, 2u);
+  std::string record;
+  EXPECT_OK(disk_->GetLogits(good.first, &record));
+  EXPECT_EQ(record, good.second);
+  EXPECT_TRUE(disk_->GetLogits(flipped.first, &record).IsNotFound());
+  EXPECT_TRUE(disk_->GetLogits(parentless.first, &record).IsNotFound());
 }
 
 TEST_F(VerifyTest, HeaderThatDisagreesWithKeyOrMetaIsCorrupt) {
