@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <thread>
 #include <unordered_set>
 
 #include "serde/block_codec.h"
@@ -516,6 +517,11 @@ Status Store::LoadStored(const ModelId& model, const ModelInfo& info, Tier tier,
   return Status::OK();
 }
 
+size_t Store::LoadThreads() const {
+  if (options_.load_threads > 0) return options_.load_threads;
+  return std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8);
+}
+
 Result<LoadResult> Store::Load(const ModelId& model, const std::vector<int32_t>& tokens,
                                const KvCacheView& view) {
   KVSTASH_ASSIGN_OR_RETURN(ModelInfo info, Info(model));
@@ -527,16 +533,54 @@ Result<LoadResult> Store::Load(const ModelId& model, const std::vector<int32_t>&
     return result;
   }
   KVSTASH_RETURN_IF_ERROR(ValidateKvView(view, info.shape, match.tokens));
-  for (const PrefixMatch::Piece& piece : match.pieces) {
-    Tier tier = piece.tier;
-    Status s;
-    CachedBlockPtr cached = tier == Tier::kDevice ? FindInMemory(model, piece.hash) : nullptr;
+  // Every piece is read into the view first -- disk pieces by up to
+  // load_threads threads at once -- then the results are taken in order: the
+  // prefix ends at the first piece that failed.
+  const size_t n_pieces = match.pieces.size();
+  std::vector<Status> loaded(n_pieces);
+  std::vector<Tier> tiers(n_pieces);
+  std::vector<size_t> stored;  // pieces to read from disk or the peer
+  bool any_remote = false;
+  for (size_t i = 0; i < n_pieces; ++i) {
+    const PrefixMatch::Piece& piece = match.pieces[i];
+    tiers[i] = piece.tier;
+    CachedBlockPtr cached = tiers[i] == Tier::kDevice ? FindInMemory(model, piece.hash) : nullptr;
     if (cached) {
-      s = CopyBlockToView(cached->kv, info.shape, piece.p0, piece.n, view);
-    } else if (tier == Tier::kRemote || disk_) {
+      loaded[i] = CopyBlockToView(cached->kv, info.shape, piece.p0, piece.n, view);
+    } else if (tiers[i] == Tier::kRemote || disk_) {
       // A device block evicted since Match() is usually on disk.
-      if (tier != Tier::kRemote) tier = Tier::kDisk;
-      s = LoadStored(model, info, tier, piece, tokens, view);
+      if (tiers[i] != Tier::kRemote) tiers[i] = Tier::kDisk;
+      any_remote |= tiers[i] == Tier::kRemote;
+      loaded[i] = Status::Aborted("not loaded: an earlier block failed");
+      stored.push_back(i);
+    } else {
+      loaded[i] = Status::NotFound("block evicted");
+    }
+  }
+  // Pieces are taken in order, so once one fails, every piece not yet taken
+  // lies past the end of the prefix: they are left (and a dead peer is not
+  // asked again and again).
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  auto load_stored = [&] {
+    for (size_t k; !failed && (k = next.fetch_add(1)) < stored.size();) {
+      const size_t i = stored[k];
+      loaded[i] = LoadStored(model, info, tiers[i], match.pieces[i], tokens, view);
+      if (!loaded[i].ok()) failed = true;
+    }
+  };
+  // The peer's connection serves one request at a time.
+  const size_t threads = any_remote ? 1 : std::min<size_t>(LoadThreads(), stored.size());
+  std::vector<std::thread> helpers;
+  for (size_t t = 1; t < threads; ++t) helpers.emplace_back(load_stored);
+  load_stored();
+  for (std::thread& t : helpers) t.join();
+
+  for (size_t i = 0; i < n_pieces; ++i) {
+    const PrefixMatch::Piece& piece = match.pieces[i];
+    const Tier tier = tiers[i];
+    Status s = std::move(loaded[i]);
+    if (tier != Tier::kDevice) {
       if (s.IsCorruption()) {
         if (tier == Tier::kDisk) {
           DropCorrupt(model, piece.hash, s);
@@ -552,8 +596,6 @@ Result<LoadResult> Store::Load(const ModelId& model, const std::vector<int32_t>&
       if ((tier == Tier::kRemote || options_.read_only) && s.IsIOError()) {
         s = Status::NotFound(s.message());
       }
-    } else {
-      s = Status::NotFound("block evicted");
     }
     if (!s.ok()) {
       // Corrupt, gone meanwhile, or written by a newer kvstash: the prefix

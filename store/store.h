@@ -147,6 +147,9 @@ class Store {
   // [0, result.tokens) of `view` (which must match the model's KV shape and
   // dtype and hold enough positions). A block found corrupt ends the load
   // early: the result then covers less than Match() promised, never wrong data.
+  // Disk blocks are decoded by up to StoreOptions::load_threads threads; when
+  // the load ends early, positions from result.tokens on may have been
+  // written too (the caller prefills them anyway).
   Result<LoadResult> Load(const ModelId& model, const std::vector<int32_t>& tokens,
                           const KvCacheView& view);
 
@@ -250,6 +253,8 @@ class Store {
                     const PrefixMatch::Piece& piece, const std::vector<int32_t>& tokens,
                     const KvCacheView& view);
   void DropCorrupt(const ModelId& model, const BlockHash& hash, const Status& why);
+  // Threads one Load() reads disk blocks with (StoreOptions::load_threads).
+  size_t LoadThreads() const;
   // The key of the logits record after `tokens`; none for one block or less.
   Result<std::optional<LogitsKey>> LogitsKeyFor(const ModelId& model,
                                                 const std::vector<int32_t>& tokens);
