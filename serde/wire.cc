@@ -11,9 +11,8 @@ namespace kvstash {
 namespace {
 
 bool IsKnownType(uint8_t t) {
-  return (t >= static_cast<uint8_t>(FrameType::kHello) &&
-          t <= static_cast<uint8_t>(FrameType::kRegisterOk)) ||
-         t == static_cast<uint8_t>(FrameType::kError);
+  return t >= static_cast<uint8_t>(FrameType::kHello) &&
+         t <= static_cast<uint8_t>(FrameType::kPutLogitsOk);
 }
 
 Status Malformed(const char* frame, const std::string& what) {
@@ -48,6 +47,14 @@ const char* FrameTypeName(FrameType type) {
       return "register";
     case FrameType::kRegisterOk:
       return "register-ok";
+    case FrameType::kGetLogits:
+      return "get-logits";
+    case FrameType::kGetLogitsOk:
+      return "get-logits-ok";
+    case FrameType::kPutLogits:
+      return "put-logits";
+    case FrameType::kPutLogitsOk:
+      return "put-logits-ok";
     case FrameType::kError:
       return "error";
   }
@@ -198,6 +205,26 @@ Status ParseKey(std::string_view payload, ModelId* model, BlockHash* hash, std::
   *model = Hash128::DecodeFrom(payload.data());
   *hash = Hash128::DecodeFrom(payload.data() + Hash128::kEncodedSize);
   *tail = payload.substr(2 * Hash128::kEncodedSize);
+  return Status::OK();
+}
+
+std::string LogitsKeyPayload(const LogitsKey& key, std::string_view record) {
+  std::string out;
+  key.model.AppendTo(&out);
+  key.parent.AppendTo(&out);
+  key.tail.AppendTo(&out);
+  out.append(record.data(), record.size());
+  return out;
+}
+
+Status ParseLogitsKey(std::string_view payload, LogitsKey* key, std::string_view* record) {
+  if (payload.size() < 3 * Hash128::kEncodedSize) {
+    return Malformed("get-logits/put-logits", "key truncated");
+  }
+  key->model = Hash128::DecodeFrom(payload.data());
+  key->parent = Hash128::DecodeFrom(payload.data() + Hash128::kEncodedSize);
+  key->tail = Hash128::DecodeFrom(payload.data() + 2 * Hash128::kEncodedSize);
+  *record = payload.substr(3 * Hash128::kEncodedSize);
   return Status::OK();
 }
 

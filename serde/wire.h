@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "serde/block_hash.h"
+#include "serde/logits_record.h"
 #include "serde/model_id.h"
 #include "serde/status.h"
 
@@ -34,19 +35,23 @@ inline constexpr uint32_t kMaxMatchHashes = 1u << 16;
 
 // Sent on the wire: never renumber.
 enum class FrameType : uint8_t {
-  kHello = 1,        // client: version u16, token
-  kHelloOk = 2,      // server: version u16, max_frame u32
-  kMatch = 3,        // model, count u32, hashes
-  kMatchOk = 4,      // present u32: how many leading hashes are stored
-  kGet = 5,          // model, hash
-  kGetOk = 6,        // the stored blob
-  kPut = 7,          // model, hash, blob
-  kPutOk = 8,        // empty
-  kStats = 9,        // empty
-  kStatsOk = 10,     // JSON text
-  kRegister = 11,    // model, canonical description text
-  kRegisterOk = 12,  // empty
-  kError = 15,       // status code u8, message
+  kHello = 1,         // client: version u16, token
+  kHelloOk = 2,       // server: version u16, max_frame u32
+  kMatch = 3,         // model, count u32, hashes
+  kMatchOk = 4,       // present u32: how many leading hashes are stored
+  kGet = 5,           // model, hash
+  kGetOk = 6,         // the stored blob
+  kPut = 7,           // model, hash, blob
+  kPutOk = 8,         // empty
+  kStats = 9,         // empty
+  kStatsOk = 10,      // JSON text
+  kRegister = 11,     // model, canonical description text
+  kRegisterOk = 12,   // empty
+  kGetLogits = 13,    // model, parent, tail
+  kGetLogitsOk = 14,  // the stored logits record
+  kError = 15,        // status code u8, message
+  kPutLogits = 16,    // model, parent, tail, logits record
+  kPutLogitsOk = 17,  // empty
 };
 const char* FrameTypeName(FrameType type);
 
@@ -83,6 +88,10 @@ std::string KeyPayload(const ModelId& model, const BlockHash& hash, std::string_
 Status ParseKey(std::string_view payload, ModelId* model, BlockHash* hash, std::string_view* tail);
 std::string ModelPayload(const ModelId& model, std::string_view tail);
 Status ParseModel(std::string_view payload, ModelId* model, std::string_view* tail);
+
+// GetLogits: model || parent || tail. PutLogits: the same || record.
+std::string LogitsKeyPayload(const LogitsKey& key, std::string_view record = {});
+Status ParseLogitsKey(std::string_view payload, LogitsKey* key, std::string_view* record);
 
 std::string ErrorPayload(const Status& status);
 // The Status an error frame carries (never OK).

@@ -205,6 +205,16 @@ Status RemoteClient::Register(const ModelId& model, std::string_view canonical_d
                      FrameType::kRegisterOk, &reply);
 }
 
+Status RemoteClient::GetLogits(const LogitsKey& key, std::string* record) {
+  return impl_->Call(FrameType::kGetLogits, LogitsKeyPayload(key), FrameType::kGetLogitsOk, record);
+}
+
+Status RemoteClient::PutLogits(const LogitsKey& key, std::string_view record) {
+  std::string reply;
+  return impl_->Call(FrameType::kPutLogits, LogitsKeyPayload(key, record), FrameType::kPutLogitsOk,
+                     &reply);
+}
+
 Result<std::string> RemoteClient::Stats() {
   std::string reply;
   KVSTASH_RETURN_IF_ERROR(impl_->Call(FrameType::kStats, {}, FrameType::kStatsOk, &reply));

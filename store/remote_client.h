@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "serde/block_hash.h"
+#include "serde/logits_record.h"
 #include "serde/model_id.h"
 #include "serde/status.h"
 
@@ -56,6 +57,10 @@ class RemoteClient {
   Status Get(const ModelId& model, const BlockHash& hash, std::string* blob);
   Status Put(const ModelId& model, const BlockHash& hash, std::string_view blob);
   Status Register(const ModelId& model, std::string_view canonical_description);
+  // Logits records (serde/logits_record.h). GetLogits: unverified, NotFound
+  // if absent (an older server answers InvalidArgument: treat it as absent).
+  Status GetLogits(const LogitsKey& key, std::string* record);
+  Status PutLogits(const LogitsKey& key, std::string_view record);
   // The server's counters, as JSON text.
   Result<std::string> Stats();
 

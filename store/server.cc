@@ -62,6 +62,9 @@ struct Server::Impl {
   Reply HandleGet(uint32_t id, std::string_view payload);
   Reply HandlePut(uint32_t id, std::string_view payload);
   Reply HandleRegister(uint32_t id, std::string_view payload);
+  Reply HandleGetLogits(uint32_t id, std::string_view payload);
+  // Verifies the record against its key before storing it.
+  Reply HandlePutLogits(uint32_t id, std::string_view payload);
   Reply Error(uint32_t id, const Status& status, bool close) {
     return Reply{EncodeFrame(FrameType::kError, id, ErrorPayload(status)), close};
   }
@@ -230,6 +233,10 @@ Reply Server::Impl::Handle(const FrameHeader& header, std::string_view payload,
       return HandlePut(id, payload);
     case FrameType::kRegister:
       return HandleRegister(id, payload);
+    case FrameType::kGetLogits:
+      return HandleGetLogits(id, payload);
+    case FrameType::kPutLogits:
+      return HandlePutLogits(id, payload);
     case FrameType::kStats: {
       char buf[512];
       std::snprintf(buf, sizeof(buf),
@@ -320,6 +327,38 @@ Reply Server::Impl::HandlePut(uint32_t id, std::string_view payload) {
   if (!s.ok()) return Error(id, s, false);
   ++blocks_stored;
   return Reply{EncodeFrame(FrameType::kPutOk, id, {})};
+}
+
+Reply Server::Impl::HandleGetLogits(uint32_t id, std::string_view payload) {
+  LogitsKey key;
+  std::string_view rest;
+  Status s = ParseLogitsKey(payload, &key, &rest);
+  if (!s.ok() || !rest.empty()) {
+    ++protocol_errors;
+    return Error(id, s.ok() ? Status::InvalidArgument("get-logits: trailing bytes") : s, true);
+  }
+  std::string record;
+  s = disk->GetLogits(key, &record);
+  if (!s.ok()) return Error(id, s, false);
+  bytes_served += record.size();
+  return Reply{EncodeFrame(FrameType::kGetLogitsOk, id, record)};
+}
+
+Reply Server::Impl::HandlePutLogits(uint32_t id, std::string_view payload) {
+  LogitsKey key;
+  std::string_view record;
+  Status s = ParseLogitsKey(payload, &key, &record);
+  if (!s.ok()) {
+    ++protocol_errors;
+    return Error(id, s, true);
+  }
+  if (Status bad = VerifyLogitsRecord(record, key).status(); !bad.ok()) {
+    ++puts_rejected;
+    return Error(id, bad, false);
+  }
+  s = disk->PutLogits(key, record);
+  if (!s.ok()) return Error(id, s, false);
+  return Reply{EncodeFrame(FrameType::kPutLogitsOk, id, {})};
 }
 
 Reply Server::Impl::HandleRegister(uint32_t id, std::string_view payload) {

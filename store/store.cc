@@ -540,7 +540,6 @@ Result<LoadResult> Store::Load(const ModelId& model, const std::vector<int32_t>&
   std::vector<Status> loaded(n_pieces);
   std::vector<Tier> tiers(n_pieces);
   std::vector<size_t> stored;  // pieces to read from disk or the peer
-  bool any_remote = false;
   for (size_t i = 0; i < n_pieces; ++i) {
     const PrefixMatch::Piece& piece = match.pieces[i];
     tiers[i] = piece.tier;
@@ -550,7 +549,6 @@ Result<LoadResult> Store::Load(const ModelId& model, const std::vector<int32_t>&
     } else if (tiers[i] == Tier::kRemote || disk_) {
       // A device block evicted since Match() is usually on disk.
       if (tiers[i] != Tier::kRemote) tiers[i] = Tier::kDisk;
-      any_remote |= tiers[i] == Tier::kRemote;
       loaded[i] = Status::Aborted("not loaded: an earlier block failed");
       stored.push_back(i);
     } else {
@@ -569,8 +567,9 @@ Result<LoadResult> Store::Load(const ModelId& model, const std::vector<int32_t>&
       if (!loaded[i].ok()) failed = true;
     }
   };
-  // The peer's connection serves one request at a time.
-  const size_t threads = any_remote ? 1 : std::min<size_t>(LoadThreads(), stored.size());
+  // Remote pieces too: the client keeps a pool of connections, so one
+  // thread's fetch overlaps another's decode.
+  const size_t threads = std::min<size_t>(LoadThreads(), stored.size());
   std::vector<std::thread> helpers;
   for (size_t t = 1; t < threads; ++t) helpers.emplace_back(load_stored);
   load_stored();

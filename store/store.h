@@ -161,8 +161,9 @@ class Store {
   // Logits records (serde/logits_record.h): the next-token logits after a
   // whole prompt, so that a warm start of exactly that prompt runs no forward
   // pass at all. Kept for prompts longer than one block, on disk (deleted
-  // with the block before the prompt's last one; never sent to peers) and,
-  // for the last kLogitsMemoEntries prompts, in memory.
+  // with the block before the prompt's last one), in memory for the last
+  // kLogitsMemoEntries prompts, and on the peer (sent behind the prompt's
+  // blocks; fetched, verified and kept locally on a local miss).
   //
   // Stores `logits` (f32, [vocab] or [1, vocab], any device) as the logits
   // after `tokens`. Does nothing for a prompt of one block or less, or on a

@@ -3,10 +3,13 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <memory>
 #include <optional>
 
 #include "store/disk_tier.h"
+#include "store/remote_client.h"
 #include "store/store.h"
+#include "store/write_behind_internal.h"
 
 namespace kvstash {
 
@@ -57,10 +60,15 @@ Status Store::InsertLogits(const ModelId& model, const std::vector<int32_t>& tok
   }
   if (row.data_ptr() == logits.data_ptr()) row = row.clone();  // the memo keeps its own copy
   MemoizeLogits(*key, row);
-  if (!disk_) return Status::OK();
-  std::string record;
-  EncodeLogitsRecord(*key, row.data_ptr<float>(), static_cast<uint32_t>(row.size(1)), &record);
-  return disk_->PutLogits(*key, record);
+  if (!disk_ && !remote_) return Status::OK();
+  auto record = std::make_shared<std::string>();
+  EncodeLogitsRecord(*key, row.data_ptr<float>(), static_cast<uint32_t>(row.size(1)), record.get());
+  if (remote_ && writer_) {
+    // Queued behind the prompt's blocks, so the peer gets the record after them.
+    writer_->EnqueueTask([this, key = *key, record] { (void)remote_->PutLogits(key, *record); },
+                         record->size());
+  }
+  return disk_ ? disk_->PutLogits(*key, *record) : Status::OK();
 }
 
 Result<at::Tensor> Store::LoadLogits(const ModelId& model, const std::vector<int32_t>& tokens) {
@@ -74,11 +82,18 @@ Result<at::Tensor> Store::LoadLogits(const ModelId& model, const std::vector<int
       return it->second.clone();  // callers may change theirs
     }
   }
-  if (!disk_) return at::Tensor();
   std::string record;
-  Status read = disk_->GetLogits(*key, &record);
-  if (read.IsNotFound()) return at::Tensor();
-  KVSTASH_RETURN_IF_ERROR(read);
+  bool from_peer = false;
+  Status read = disk_ ? disk_->GetLogits(*key, &record) : Status::NotFound("no disk tier");
+  if (read.IsNotFound() && remote_) {
+    // Any failure of the peer (down, an older server) is a miss.
+    if (!remote_->GetLogits(*key, &record).ok()) return at::Tensor();
+    from_peer = true;
+  } else if (read.IsNotFound()) {
+    return at::Tensor();
+  } else {
+    KVSTASH_RETURN_IF_ERROR(read);
+  }
   KVSTASH_ASSIGN_OR_RETURN(ModelInfo info, Info(model));
   const int64_t vocab = info.description.vocab_size;
   at::Tensor row;
@@ -90,12 +105,15 @@ Result<at::Tensor> Store::LoadLogits(const ModelId& model, const std::vector<int
       DecodeLogitsRecord(record, *key, static_cast<uint32_t>(vocab), row.data_ptr<float>());
   if (!decoded.ok()) {
     ++counters_.corrupt_blocks;
-    std::fprintf(stderr, "kvstash: warning: dropping corrupt logits record %s: %s\n",
-                 key->tail.ToHex().c_str(), decoded.ToString().c_str());
-    if (!disk_->read_only()) (void)disk_->DeleteLogits(*key);
+    std::fprintf(stderr, "kvstash: warning: %s corrupt logits record %s: %s\n",
+                 from_peer ? "peer sent a" : "dropping", key->tail.ToHex().c_str(),
+                 decoded.ToString().c_str());
+    if (!from_peer && !disk_->read_only()) (void)disk_->DeleteLogits(*key);
     return at::Tensor();
   }
   MemoizeLogits(*key, row);
+  // Keep what the peer served, as LoadStored keeps its blocks.
+  if (from_peer && disk_ && !disk_->read_only()) (void)disk_->PutLogits(*key, record);
   return row;
 }
 

@@ -2,6 +2,8 @@
 // token, and hostile peers that must never take the server down.
 #include "store/server.h"
 
+#include <ATen/ops/equal.h>
+#include <ATen/ops/randn.h>
 #include <gtest/gtest.h>
 
 #include <boost/asio.hpp>
@@ -230,6 +232,68 @@ TEST_F(ServerTest, HostileFramesGetAnErrorAndTheServerKeepsServing) {
   EXPECT_NE(reply.find("unexpected get-ok frame"), std::string::npos);
   ExpectServing();
   EXPECT_GE(server_->Stats().protocol_errors, 5u);
+}
+
+// A prompt's logits record travels with its blocks: a second store with no
+// disk of its own gets the exact logits from the peer.
+TEST_F(ServerTest, LogitsRecordsAreSharedThroughTheServer) {
+  const auto desc = TestModel();
+  const auto tokens = Iota(40);
+  const auto kv = MakeKv(desc, tokens, 48);
+  const at::Tensor logits = at::randn({1, desc.vocab_size});
+  {
+    auto store = OpenClientStore("");
+    auto model = store->RegisterModel(desc).value();
+    ASSERT_OK(store->Insert(model, tokens, kv).status());
+    ASSERT_OK(store->InsertLogits(model, tokens, logits));
+    ASSERT_OK(store->Flush());  // the writer has sent the blocks, then the record
+  }
+  TempDir local;
+  {
+    auto store = OpenClientStore(local.path());
+    auto model = store->RegisterModel(desc).value();
+    auto loaded = store->LoadLogits(model, tokens);
+    ASSERT_OK(loaded.status());
+    ASSERT_TRUE(loaded->defined());
+    EXPECT_TRUE(at::equal(*loaded, logits));
+    auto other = tokens;
+    other.back() += 1;
+    auto missing = store->LoadLogits(model, other);
+    ASSERT_OK(missing.status());
+    EXPECT_FALSE(missing->defined());
+  }
+  // Kept on the local disk: found with the server gone.
+  server_->Stop();
+  StoreOptions offline_options;
+  offline_options.path = local.path();
+  offline_options.device = "cpu";
+  auto offline = Store::Open(offline_options).value();
+  auto model = offline->RegisterModel(desc).value();
+  auto loaded = offline->LoadLogits(model, tokens);
+  ASSERT_OK(loaded.status());
+  ASSERT_TRUE(loaded->defined());
+  EXPECT_TRUE(at::equal(*loaded, logits));
+}
+
+TEST_F(ServerTest, CorruptLogitsPutIsRejectedAndTheServerKeepsServing) {
+  RemoteClient client = Client();
+  LogitsKey key{ModelId{1, 2}, BlockHash{3, 4}, BlockHash{5, 6}};
+  std::vector<float> values(64, 0.25f);
+  std::string record;
+  EncodeLogitsRecord(key, values.data(), 64, &record);
+  std::string flipped = record;
+  flipped[100] ^= 0x04;
+  EXPECT_TRUE(client.PutLogits(key, flipped).IsCorruption());
+  LogitsKey other = key;
+  other.tail = BlockHash{7, 8};
+  EXPECT_TRUE(client.PutLogits(other, record).IsCorruption());  // names another key
+  EXPECT_EQ(server_->Stats().puts_rejected, 2u);
+  std::string back;
+  EXPECT_TRUE(client.GetLogits(key, &back).IsNotFound());
+  ASSERT_OK(client.PutLogits(key, record));
+  ASSERT_OK(client.GetLogits(key, &back));
+  EXPECT_EQ(back, record);
+  ExpectServing();
 }
 
 TEST_F(ServerTest, CorruptPutIsRejectedAndNothingIsStored) {

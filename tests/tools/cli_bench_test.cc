@@ -42,9 +42,10 @@ TEST(CliBenchTest, TtftJsonHasEveryPathAndWarmPathsReuseThePrompt) {
     } else {
       EXPECT_EQ(row["reused_tokens"], 96) << path;
       EXPECT_GT(row["kv_bytes_loaded"].get<uint64_t>(), 0u) << path;
-      // Peers serve KV only, and disk-kv-only ignores the stored logits: the
-      // last token runs through the model again for its logits.
-      const bool kv_only = path == "remote" || path == "disk-kv-only";
+      // disk-kv-only ignores the stored logits: the last token runs through
+      // the model again for its logits. Every other path (the peer's too)
+      // takes them from the store.
+      const bool kv_only = path == "disk-kv-only";
       EXPECT_EQ(row["computed_tokens"], kv_only ? 1 : 0) << path;
       EXPECT_EQ(row["logits_from_store"], !kv_only) << path;
     }
