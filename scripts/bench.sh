@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Regenerates the data and plots behind docs/benchmarks.md in one command.
+# Installs what is missing (scripts/install-deps.sh, plus gnuplot-nox and jq for
+# the plots), builds kvstash as scripts/demo.sh does, makes a Qwen2.5-0.5B-shaped
+# bf16 model with random weights once, then writes into the output directory:
+#   machine.txt    date, CPU, memory, disk, kernel, library versions, git commit
+#   commands.txt   the exact kvstash commands that wrote the JSON below
+#   ttft.json      kvstash bench ttft  --json  (cold vs warm TTFT per path)
+#   store.json     kvstash bench store --json  (codec/disk/remote GB/s vs limits)
+#   naive.json     kvstash bench naive --json  (torch::save vs kvstash)
+#   *.png          plots of the three, by scripts/plot_bench.sh
+# The benchmarks' stores live in ${TMPDIR:-/tmp}. With the defaults this takes
+# several minutes of 2 busy cores; run it on an otherwise idle machine.
+#
+# Usage: scripts/bench.sh                run everything
+#        scripts/bench.sh --plots-only   only re-plot the JSON in the output dir
+#
+# Environment: KVSTASH_BENCH_OUT (output directory, default docs/bench),
+# KVSTASH_BUILD_DIR (default build), BENCH_PRESET (unset: the qwen2.5-0.5b bf16
+# model made once in out/bench; set, e.g. to tiny: `--preset $BENCH_PRESET`,
+# no model made), BENCH_TTFT_TOKENS (default 512,1024,2048,4096),
+# BENCH_STORE_TOKENS (2048), BENCH_NAIVE_TOKENS (512,2048), BENCH_REPEAT (3),
+# BENCH_THREADS (2).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+plots_only=0
+case "${1:-}" in
+  "") ;;
+  --plots-only) plots_only=1 ;;
+  -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+  *) echo "usage: $0 [--plots-only]" >&2; exit 2 ;;
+esac
+
+OUT="${KVSTASH_BENCH_OUT:-docs/bench}"
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+
+# gnuplot and jq for the plots, installed only when missing, as install-deps.sh
+# does for the build (gnuplot-qt or gnuplot-x11, which conflict with
+# gnuplot-nox, will do as well).
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+missing=()
+if ! installed gnuplot-nox && ! installed gnuplot-qt && ! installed gnuplot-x11; then
+  missing+=(gnuplot-nox)
+fi
+if ! installed jq; then missing+=(jq); fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bench: installing ${missing[*]}" >&2
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ "$plots_only" -eq 1 ]; then
+  echo "== plotting $OUT"
+  exec ./scripts/plot_bench.sh "$OUT"
+fi
+
+./scripts/install-deps.sh
+BUILD_DIR="${KVSTASH_BUILD_DIR:-build}"
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$BUILD_DIR" --target kvstash -j "$(nproc)"
+KVSTASH="$BUILD_DIR/tools/kvstash"
+
+TTFT_TOKENS="${BENCH_TTFT_TOKENS:-512,1024,2048,4096}"
+STORE_TOKENS="${BENCH_STORE_TOKENS:-2048}"
+NAIVE_TOKENS="${BENCH_NAIVE_TOKENS:-512,2048}"
+REPEAT="${BENCH_REPEAT:-3}"
+THREADS="${BENCH_THREADS:-2}"
+
+if [ -n "${BENCH_PRESET:-}" ]; then
+  model_args=(--preset "$BENCH_PRESET")
+else
+  # Relative, so that the "model" recorded in the JSON names no local path.
+  MODEL=out/bench/qwen2.5-0.5b-bf16
+  if [ ! -f "$MODEL/config.json" ]; then
+    echo "== making a qwen2.5-0.5b-shaped model with random weights (once)"
+    "$KVSTASH" mkmodel --out "$MODEL" --preset qwen2.5-0.5b --dtype bf16
+  fi
+  model_args=(--model "$MODEL")
+fi
+
+# The git commit of the sources, "-dirty" when they differ from it (changes
+# under the output directory itself do not count).
+commit() {
+  local rev exclude=()
+  rev=$(git rev-parse --short HEAD 2>/dev/null) || { echo unknown; return; }
+  case "$OUT/" in "$PWD"/*) exclude=(":(exclude)${OUT#"$PWD"/}") ;; esac
+  if [ -n "$(git status --porcelain -- . "${exclude[@]}" 2>/dev/null)" ]; then rev+="-dirty"; fi
+  echo "$rev"
+}
+
+echo "== describing this machine -> $OUT/machine.txt"
+{
+  echo "date:        $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+  echo "commit:      $(commit)"
+  echo "kernel:      $(uname -r)"
+  echo "cpus:        $(nproc)"
+  echo "cpu model:   $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)"
+  echo "memory:      $(awk '/^MemTotal:/ { printf "%.1f GiB (%s kB)", $2 / 1048576, $2 }' /proc/meminfo)"
+  echo "load avg:    $(cut -d' ' -f1-3 /proc/loadavg) (at start)"
+  echo
+  echo "disk of the work directory (.) and of the benchmarks' stores (${TMPDIR:-/tmp}):"
+  df -h . "${TMPDIR:-/tmp}"
+  if command -v lsblk >/dev/null; then
+    echo
+    lsblk -d -o NAME,ROTA,SIZE,MODEL 2>/dev/null || true
+  fi
+  echo
+  echo "packages:"
+  dpkg-query -W -f='${Package} ${Version}\n' \
+    libtorch-dev librocksdb-dev libzstd-dev libopenblas0-openmp 2>&1 || true
+} > "$OUT/machine.txt"
+
+: > "$OUT/commands.txt"
+trap 'rm -f "$OUT"/*.json.tmp' EXIT
+# bench NAME ARGS...: kvstash bench NAME ARGS --json > OUT/NAME.json (replaced
+# only when the command succeeds).
+bench() {
+  local name="$1"
+  shift
+  echo "== kvstash bench $name $* --json > $OUT/$name.json"
+  echo "$KVSTASH bench $name $* --json" >> "$OUT/commands.txt"
+  "$KVSTASH" bench "$name" "$@" --json > "$OUT/$name.json.tmp"
+  mv "$OUT/$name.json.tmp" "$OUT/$name.json"
+}
+
+bench ttft "${model_args[@]}" --prompt-tokens "$TTFT_TOKENS" --repeat "$REPEAT" --threads "$THREADS"
+bench store "${model_args[@]}" --prompt-tokens "$STORE_TOKENS" --threads "$THREADS"
+bench naive "${model_args[@]}" --prompt-tokens "$NAIVE_TOKENS" --repeat "$REPEAT" --threads "$THREADS"
+printf '\nload avg:    %s (at end)\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/machine.txt"
+
+echo "== plotting $OUT"
+./scripts/plot_bench.sh "$OUT"
