@@ -153,6 +153,11 @@ Result<std::unique_ptr<DiskTier>> DiskTier::Open(const DiskTierOptions& options)
   // The small families' memtables rarely fill, so without a cap the WAL
   // would keep a second copy of every blob (2x disk use) until they do.
   db_options.max_total_wal_size = 64 << 20;
+  // Opening is on a warm start's path (a new process opens the store, then
+  // loads): table statistics are not needed at open, and every open starts a
+  // new info LOG, so old ones are not kept by the thousand.
+  db_options.skip_stats_update_on_db_open = true;
+  db_options.keep_log_file_num = 4;
   if (options.read_only) db_options.max_open_files = -1;  // required by secondaries
 
   auto cache = rocksdb::NewLRUCache(options.read_cache_bytes);
