@@ -44,15 +44,17 @@ prompt_tokens=$(field prompt_tokens < "$DEMO_DIR/cold.json")
 cold=$(field ttft_ms < "$DEMO_DIR/cold.json")
 warm=$(field ttft_ms < "$DEMO_DIR/warm.json")
 reused=$(field reused_tokens < "$DEMO_DIR/warm.json")
+computed=$(field computed_tokens < "$DEMO_DIR/warm.json")
 same=no
 if [ "$(grep -o '"tokens":\[[^]]*\]' "$DEMO_DIR/cold.json")" = \
      "$(grep -o '"tokens":\[[^]]*\]' "$DEMO_DIR/warm.json")" ]; then same=yes; fi
 
 echo
-awk -v n="$prompt_tokens" -v c="$cold" -v w="$warm" -v r="$reused" -v same="$same" 'BEGIN {
+awk -v n="$prompt_tokens" -v c="$cold" -v w="$warm" -v r="$reused" -v k="$computed" \
+  -v same="$same" 'BEGIN {
   printf "prompt:     %d tokens (%s)\n", n, "GPL-3 text"
   printf "cold TTFT:  %8.1f ms  (prefill of every token)\n", c
-  printf "warm TTFT:  %8.1f ms  (%d tokens loaded from the store, new process)\n", w, r
+  printf "warm TTFT:  %8.1f ms  (%d tokens loaded from the store, %d computed, new process)\n", w, r, k
   printf "speedup:    %8.1fx\n", c / w
   printf "same generated tokens: %s\n", same
 }'
