@@ -36,34 +36,24 @@ OUT="${KVSTASH_BENCH_OUT:-docs/bench}"
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 
-# gnuplot and jq for the plots, installed only when missing, as install-deps.sh
-# does for the build (gnuplot-qt or gnuplot-x11, which conflict with
-# gnuplot-nox, will do as well).
+# gnuplot and jq for the plots, with the build's packages, installed only when
+# missing (gnuplot-qt or gnuplot-x11, which conflict with gnuplot-nox, will do
+# as well).
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-missing=()
+plot_packages=jq
 if ! installed gnuplot-nox && ! installed gnuplot-qt && ! installed gnuplot-x11; then
-  missing+=(gnuplot-nox)
-fi
-if ! installed jq; then missing+=(jq); fi
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "bench: installing ${missing[*]}" >&2
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  plot_packages+=" gnuplot-nox"
 fi
 
 if [ "$plots_only" -eq 1 ]; then
+  # shellcheck disable=SC2086  # a space-separated package list
+  ./scripts/install-deps.sh $plot_packages
   echo "== plotting $OUT"
   exec ./scripts/plot_bench.sh "$OUT"
 fi
 
-./scripts/install-deps.sh
-BUILD_DIR="${KVSTASH_BUILD_DIR:-build}"
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD_DIR" --target kvstash -j "$(nproc)"
-KVSTASH="$BUILD_DIR/tools/kvstash"
+KVSTASH_EXTRA_PACKAGES="$plot_packages" ./scripts/build.sh kvstash
+KVSTASH="${KVSTASH_BUILD_DIR:-build}/tools/kvstash"
 
 TTFT_TOKENS="${BENCH_TTFT_TOKENS:-512,1024,2048,4096}"
 STORE_TOKENS="${BENCH_STORE_TOKENS:-2048}"

@@ -9,11 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-./scripts/install-deps.sh
-BUILD_DIR="${KVSTASH_BUILD_DIR:-build}"
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD_DIR" --target kvstash -j "$(nproc)"
-KVSTASH="$BUILD_DIR/tools/kvstash"
+./scripts/build.sh kvstash
+KVSTASH="${KVSTASH_BUILD_DIR:-build}/tools/kvstash"
 
 DEMO_DIR="${KVSTASH_DEMO_DIR:-$PWD/out/demo}"
 PRESET="${DEMO_PRESET:-qwen2.5-0.5b}"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs, with apt-get, only the Debian packages kvstash needs that are missing.
+# Installs, with apt-get, only the Debian packages kvstash needs that are missing,
+# and any extra packages named as arguments (scripts/bench.sh: gnuplot-nox, jq).
 # Idempotent: a machine that has everything runs no apt command at all.
 set -euo pipefail
 
@@ -15,6 +16,7 @@ packages=(
   libutf8proc-dev       # NFC normalization for tokenizers that declare it
   libcli11-dev          # the kvstash command line
   zstd                  # `zstd -b` baselines in benchmarks
+  "$@"
 )
 
 missing=()
