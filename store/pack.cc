@@ -9,6 +9,7 @@
 #include "serde/block_codec.h"
 #include "serde/hash128.h"
 #include "serde/le_coding.h"
+#include "serde/logits_record.h"
 
 namespace kvstash {
 
@@ -90,8 +91,19 @@ Result<std::string> ExportPack(DiskTier* disk, const ModelId& model,
                      [&](const auto& a, const auto& b) { return depth[a.first] < depth[b.first]; });
   }
 
+  // The logits records of prompts whose parent block is exported.
+  std::unordered_set<BlockHash, Hash128Hasher> exported;
+  for (const auto& [h, m] : blocks) exported.insert(h);
+  std::vector<PackLogits> logits;
+  KVSTASH_RETURN_IF_ERROR(
+      disk->ForEachLogits(model, [&](const LogitsKey& key, std::string_view record) {
+        if (exported.count(key.parent))
+          logits.push_back({key.parent, key.tail, std::string(record)});
+        return true;
+      }));
+
   std::string out(kPackMagic, sizeof(kPackMagic));
-  PutFixed16(&out, kPackVersion);
+  PutFixed16(&out, logits.empty() ? 1 : 2);
   PutFixed32(&out, static_cast<uint32_t>(description.size()));
   out += description;
   model.AppendTo(&out);
@@ -104,6 +116,17 @@ Result<std::string> ExportPack(DiskTier* disk, const ModelId& model,
     meta.parent.AppendTo(&out);
     PutFixed64(&out, blob.size());
     out += blob;
+  }
+  if (!logits.empty()) {
+    PutFixed64(&out, logits.size());
+    for (const PackLogits& l : logits) {
+      KVSTASH_RETURN_IF_ERROR(
+          VerifyLogitsRecord(l.record, {model, l.parent, l.tail}).status().WithContext("export"));
+      l.parent.AppendTo(&out);
+      l.tail.AppendTo(&out);
+      PutFixed64(&out, l.record.size());
+      out += l.record;
+    }
   }
   PutFixed64(&out, Xxh3Hash64(out.data(), out.size()));
   return out;
@@ -168,6 +191,39 @@ Result<Pack> ParsePack(std::string_view bytes) {
     KVSTASH_RETURN_IF_ERROR(CheckBlob(pack.model, r).status().WithContext("pack"));
     pack.records.push_back(std::move(r));
   }
+  if (version >= 2) {
+    std::unordered_set<BlockHash, Hash128Hasher> in_pack;
+    for (const PackRecord& r : pack.records) in_pack.insert(r.hash);
+    uint64_t logits_count = 0;
+    if (!in.Read64(&logits_count)) return Status::Corruption("pack: truncated logits count");
+    if (logits_count > in.remaining() / (2 * Hash128::kEncodedSize + 8)) {
+      return Status::Corruption("pack: " + std::to_string(logits_count) +
+                                " logits records cannot fit");
+    }
+    for (uint64_t i = 0; i < logits_count; ++i) {
+      std::string_view parent, tail, record;
+      uint64_t len = 0;
+      if (!in.ReadBytes(Hash128::kEncodedSize, &parent) ||
+          !in.ReadBytes(Hash128::kEncodedSize, &tail) || !in.Read64(&len) ||
+          !in.ReadBytes(len, &record)) {
+        return Status::Corruption("pack: truncated logits record " + std::to_string(i));
+      }
+      PackLogits l{Hash128::DecodeFrom(parent.data()), Hash128::DecodeFrom(tail.data()),
+                   std::string(record)};
+      Result<uint32_t> vocab = VerifyLogitsRecord(l.record, {pack.model, l.parent, l.tail});
+      if (!vocab.ok()) return vocab.status().WithContext("pack");
+      if (*vocab != description.vocab_size) {
+        return Status::Corruption("pack: logits record of " + std::to_string(*vocab) +
+                                  " values for a model whose vocab is " +
+                                  std::to_string(description.vocab_size));
+      }
+      if (!in_pack.count(l.parent)) {
+        return Status::Corruption("pack: logits record under block " + l.parent.ToHex() +
+                                  ", which the pack does not hold");
+      }
+      pack.logits.push_back(std::move(l));
+    }
+  }
   if (in.remaining() != 0) {
     return Status::Corruption("pack: " + std::to_string(in.remaining()) + " trailing bytes");
   }
@@ -203,6 +259,10 @@ Result<ImportResult> ImportPack(DiskTier* disk, std::string_view bytes) {
   result.new_blocks = writes.size();
   KVSTASH_RETURN_IF_ERROR(disk->PutBlocks(writes, /*sync=*/true));
   KVSTASH_RETURN_IF_ERROR(disk->PutModel(pack.model, pack.description));
+  for (const PackLogits& l : pack.logits) {
+    KVSTASH_RETURN_IF_ERROR(disk->PutLogits({pack.model, l.parent, l.tail}, l.record));
+    ++result.logits;
+  }
   return result;
 }
 

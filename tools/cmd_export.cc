@@ -58,10 +58,11 @@ int Import(const std::string& store_flag, const std::string& file) {
   if (!disk.ok()) return Fail("import", disk.status());
   auto result = ImportPack(disk->get(), *bytes);
   if (!result.ok()) return Fail("import", result.status().WithContext(file));
-  std::printf("imported %llu blocks (%llu new, %s) of model %s into %s\n",
+  std::printf("imported %llu blocks (%llu new, %s) and %llu logits records of model %s into %s\n",
               static_cast<unsigned long long>(result->blocks),
               static_cast<unsigned long long>(result->new_blocks),
-              HumanBytes(result->stored_bytes).c_str(), result->model.ToHex().c_str(),
+              HumanBytes(result->stored_bytes).c_str(),
+              static_cast<unsigned long long>(result->logits), result->model.ToHex().c_str(),
               options.path.c_str());
   return kExitOk;
 }

@@ -17,6 +17,7 @@ namespace {
 struct Totals {
   uint64_t models = 0, blocks = 0, chains = 0, tokens = 0;
   uint64_t raw_bytes = 0, stored_bytes = 0, hits = 0, unreadable_metas = 0;
+  uint64_t logits_records = 0, logits_bytes = 0;
   double ratio() const {
     return stored_bytes ? static_cast<double>(raw_bytes) / static_cast<double>(stored_bytes) : 0;
   }
@@ -58,6 +59,8 @@ nlohmann::json ToJson(const std::string& dir, const Totals& t, const DiskTierSiz
       {"compression_ratio", t.ratio()},
       {"block_hits", t.hits},
       {"unreadable_metas", t.unreadable_metas},
+      {"logits_records", t.logits_records},
+      {"logits_bytes", t.logits_bytes},
       {"disk_usage_bytes", usage.ok() ? nlohmann::json(*usage) : nlohmann::json()},
       {"rocksdb",
        {{"sst_bytes", z.sst_bytes},
@@ -98,6 +101,8 @@ void PrintHuman(const std::string& dir, const Totals& t, const DiskTierSizes& z,
   std::printf("tokens       %llu\n", u(t.tokens));
   std::printf("raw          %s\n", HumanBytes(t.raw_bytes).c_str());
   std::printf("stored       %s (%.2fx)\n", HumanBytes(t.stored_bytes).c_str(), t.ratio());
+  std::printf("logits       %llu records (%s): next-token logits of whole prompts\n",
+              u(t.logits_records), HumanBytes(t.logits_bytes).c_str());
   std::printf("on disk      %s\n",
               usage.ok() ? HumanBytes(*usage).c_str() : usage.status().ToString().c_str());
   std::printf("rocksdb      sst %s in %llu files; blobs %s in %llu files (%s live)\n",
@@ -138,7 +143,14 @@ void AddStatCommand(CLI::App& app, Action* action) {
       if (!disk.ok()) return Fail("stat", disk.status());
       auto inventory = InventoryByModel(disk->get());
       if (!inventory.ok()) return Fail("stat", inventory.status());
-      const Totals totals = Sum(*inventory);
+      Totals totals = Sum(*inventory);
+      Status listed =
+          (*disk)->ForEachLogits(std::nullopt, [&](const LogitsKey&, std::string_view record) {
+            ++totals.logits_records;
+            totals.logits_bytes += record.size();
+            return true;
+          });
+      if (!listed.ok()) return Fail("stat", listed);
       const DiskTierSizes sizes = (*disk)->Sizes();
       const Result<uint64_t> usage = DiskUsageBytes((*disk)->path());
       const Result<DiskCounters> counters = (*disk)->GetCounters();

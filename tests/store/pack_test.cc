@@ -2,8 +2,11 @@
 // byte for byte, and damaged packs that change nothing.
 #include "store/pack.h"
 
+#include <ATen/ops/equal.h>
+#include <ATen/ops/randn.h>
 #include <gtest/gtest.h>
 
+#include "serde/hash128.h"
 #include "store/store.h"
 #include "tests/store/store_test_util.h"
 #include "tests/test_util.h"
@@ -130,10 +133,73 @@ TEST_F(PackTest, TruncatedTamperedAndNewerPacksChangeNothing) {
     EXPECT_EQ(blocks_after_, 0u);
   }
   std::string newer = *pack;
-  newer[4] = 2;  // version, little-endian u16
+  newer[4] = 3;  // version, little-endian u16
   Status s = ImportInto(newer);
   EXPECT_TRUE(s.IsNotSupported()) << s.ToString();
   EXPECT_EQ(blocks_after_, 0u);
+}
+
+// Logits records of exported prompts travel in the pack (format version 2):
+// the importing store serves them bit for bit; a pinned chain takes only its
+// own prompt's record; a bad record inside a well-sealed pack is refused.
+TEST_F(PackTest, LogitsRecordsTravelWithTheirPrompts) {
+  const at::Tensor la = at::randn({1, desc_.vocab_size}), lb = at::randn({1, desc_.vocab_size});
+  ASSERT_OK(source_->InsertLogits(model_, a_, la));
+  ASSERT_OK(source_->InsertLogits(model_, b_, lb));
+  auto pack = ExportPack(source_->disk(), model_);
+  ASSERT_OK(pack.status());
+  EXPECT_EQ((*pack)[4], 2);  // version 2: it carries logits records
+  auto parsed = ParsePack(*pack);
+  ASSERT_OK(parsed.status());
+  EXPECT_EQ(parsed->logits.size(), 2u);
+  ASSERT_OK(ImportInto(*pack));
+  {
+    auto store = OpenStore(dst_.path());
+    ASSERT_OK(store->RegisterModel(desc_).status());
+    auto got = store->LoadLogits(model_, a_);
+    ASSERT_OK(got.status());
+    ASSERT_TRUE(got->defined());
+    EXPECT_TRUE(at::equal(*got, la));
+    got = store->LoadLogits(model_, b_);
+    ASSERT_OK(got.status());
+    ASSERT_TRUE(got->defined());
+    EXPECT_TRUE(at::equal(*got, lb));
+  }
+
+  ASSERT_OK(source_->Pin("a", model_, a_));
+  auto pin = source_->disk()->GetPin("a");
+  ASSERT_OK(pin.status());
+  auto pinned = ExportPack(source_->disk(), model_, pin->leaf);
+  ASSERT_OK(pinned.status());
+  auto pinned_parsed = ParsePack(*pinned);
+  ASSERT_OK(pinned_parsed.status());
+  ASSERT_EQ(pinned_parsed->logits.size(), 1u);
+
+  // A flipped logit, resealed with a valid trailer: the record's own checksum
+  // catches it and nothing is imported.
+  std::string bad = *pinned;
+  bad[bad.size() - 8 - 8 - 4] ^= 0x01;  // inside the last logit of the last record
+  const uint64_t sum = Xxh3Hash64(bad.data(), bad.size() - 8);
+  for (int i = 0; i < 8; ++i) bad[bad.size() - 8 + i] = static_cast<char>(sum >> (8 * i));
+  TempDir other;
+  DiskTierOptions options;
+  options.path = other.path();
+  auto disk = DiskTier::Open(options);
+  ASSERT_OK(disk.status());
+  auto result = ImportPack(disk->get(), bad);
+  EXPECT_TRUE(result.status().IsCorruption()) << result.status().ToString();
+  EXPECT_NE(result.status().ToString().find("logits record"), std::string::npos)
+      << result.status().ToString();
+  EXPECT_EQ(BlockCount(disk->get()), 0u);
+}
+
+// A pack without logits records is written as version 1, which older
+// kvstash builds import.
+TEST_F(PackTest, PacksWithoutLogitsStayVersionOne) {
+  auto pack = ExportPack(source_->disk(), model_);
+  ASSERT_OK(pack.status());
+  EXPECT_EQ((*pack)[4], 1);
+  EXPECT_EQ((*pack)[5], 0);
 }
 
 }  // namespace

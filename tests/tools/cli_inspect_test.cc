@@ -157,6 +157,10 @@ TEST(CliStatTest, TotalsEqualWhatWasInsertedAndCountersShowTheLoads) {
     auto model = store->RegisterModel(desc).value();
     ASSERT_OK(store->Insert(model, first, MakeKv(desc, first, 40)).status());
     ASSERT_OK(store->Insert(model, second, MakeKv(desc, second, 20)).status());
+    // Logits after `first` (3 blocks) and `second` (2); a one-block prompt keeps none.
+    ASSERT_OK(store->InsertLogits(model, first, at::zeros({1, desc.vocab_size})));
+    ASSERT_OK(store->InsertLogits(model, second, at::zeros({1, desc.vocab_size})));
+    ASSERT_OK(store->InsertLogits(model, Iota(16, 7000), at::zeros({1, desc.vocab_size})));
     auto dst = MakeKv(desc, {}, 64);
     ASSERT_OK(store->Load(model, first, dst).status());
     ASSERT_OK(store->Load(model, Iota(16, 5000), dst).status());  // a miss
@@ -174,6 +178,9 @@ TEST(CliStatTest, TotalsEqualWhatWasInsertedAndCountersShowTheLoads) {
   EXPECT_NEAR(j["compression_ratio"].get<double>(),
               j["raw_bytes"].get<double>() / j["stored_bytes"].get<double>(), 1e-9);
   EXPECT_GT(j["disk_usage_bytes"].get<uint64_t>(), j["stored_bytes"].get<uint64_t>());
+  // Two records of 59 + 4 x vocab + 8 bytes; the one-block prompt kept none.
+  EXPECT_EQ(j["logits_records"], 2);
+  EXPECT_EQ(j["logits_bytes"], 2 * (59 + 4 * desc.vocab_size + 8));
   for (const char* key : {"sst_bytes", "sst_files", "blob_bytes", "live_blob_bytes", "blob_files",
                           "wal_bytes", "memtable_bytes", "estimate_live_data_bytes"}) {
     EXPECT_TRUE(j["rocksdb"].contains(key)) << key;
@@ -192,6 +199,7 @@ TEST(CliStatTest, TotalsEqualWhatWasInsertedAndCountersShowTheLoads) {
   ASSERT_EQ(human.exit_code, 0) << human.err;
   EXPECT_NE(human.out.find("5 in 2 chains"), std::string::npos) << human.out;
   EXPECT_NE(human.out.find("hit tokens 40"), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("logits       2 records"), std::string::npos) << human.out;
 
   auto missing = RunKvstash({"stat", "--store", dir.Sub("nope")});
   EXPECT_EQ(missing.exit_code, 1);
