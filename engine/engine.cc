@@ -81,7 +81,9 @@ Result<at::Tensor> Engine::Prefill(const std::vector<int32_t>& tokens, PrefillSt
   // A fully cached prompt still needs its last token's logits: stored ones,
   // else its last token runs through the model again.
   if (store_ && options_.use_stored_logits && !all_logits && st.reused_tokens == tokens.size()) {
-    KVSTASH_ASSIGN_OR_RETURN(at::Tensor stored, store_->LoadLogits(model_id_, tokens));
+    // The record only saves work: any failure to read it is a miss.
+    Result<at::Tensor> found = store_->LoadLogits(model_id_, tokens);
+    at::Tensor stored = found.ok() ? *found : at::Tensor();
     if (stored.defined()) {
       KVSTASH_RETURN_IF_ERROR(CatchTorch("move logits", [&] {
         stored = stored.to(cache_.keys[0].device());

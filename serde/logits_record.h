@@ -5,9 +5,10 @@
 // forward is most of a warm start's time to first token).
 //
 // A record is keyed by the model, the hash of the block before the prompt's
-// last block (its "parent"; the root for a one-block prompt) and the hash of
-// that last, possibly partial, block (the "tail"): the tail hash chains over
-// every prompt token. Format (grammar in docs/format.md):
+// last block (its "parent": the store keeps records only for prompts longer
+// than one block, so it is never the root) and the hash of that last,
+// possibly partial, block (the "tail"): the tail hash chains over every
+// prompt token. Format (grammar in docs/format.md):
 //
 //   magic "KVSL" | version u16 | model | parent | tail | vocab u32 | dtype u8 (f32)
 //   | vocab f32 little-endian | xxh3-64 of everything before it

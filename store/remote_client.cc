@@ -57,6 +57,9 @@ struct RemoteClient::Impl {
   std::chrono::steady_clock::time_point down_until{};
   bool warned = false;
   std::atomic<uint32_t> next_id{1};
+  // Whether the server knows the logits frames: -1 until its first answer to
+  // one; 0 if it refused one as an unknown frame type (an older server).
+  std::atomic<int> logits_support{-1};
 
   std::string Where() const { return options.host + ":" + std::to_string(options.port); }
 
@@ -206,10 +209,28 @@ Status RemoteClient::Register(const ModelId& model, std::string_view canonical_d
 }
 
 Status RemoteClient::GetLogits(const LogitsKey& key, std::string* record) {
-  return impl_->Call(FrameType::kGetLogits, LogitsKeyPayload(key), FrameType::kGetLogitsOk, record);
+  if (impl_->logits_support == 0) return Status::NotFound("the server keeps no logits records");
+  Status s =
+      impl_->Call(FrameType::kGetLogits, LogitsKeyPayload(key), FrameType::kGetLogitsOk, record);
+  if (s.IsInvalidArgument()) {
+    impl_->logits_support = 0;  // "unknown frame type": an older server
+    return Status::NotFound("the server keeps no logits records");
+  }
+  if (s.ok() || s.IsNotFound()) impl_->logits_support = 1;
+  return s;
 }
 
 Status RemoteClient::PutLogits(const LogitsKey& key, std::string_view record) {
+  if (impl_->logits_support < 0) {
+    // Ask with a small frame first: an older server refuses an unknown frame
+    // from its header and closes without reading a 600 KB payload, which
+    // would look like a broken connection (and mark the server down).
+    std::string probe;
+    (void)GetLogits(key, &probe);
+  }
+  if (impl_->logits_support == 0) {
+    return Status::NotSupported("the server keeps no logits records");
+  }
   std::string reply;
   return impl_->Call(FrameType::kPutLogits, LogitsKeyPayload(key, record), FrameType::kPutLogitsOk,
                      &reply);

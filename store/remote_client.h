@@ -57,8 +57,11 @@ class RemoteClient {
   Status Get(const ModelId& model, const BlockHash& hash, std::string* blob);
   Status Put(const ModelId& model, const BlockHash& hash, std::string_view blob);
   Status Register(const ModelId& model, std::string_view canonical_description);
-  // Logits records (serde/logits_record.h). GetLogits: unverified, NotFound
-  // if absent (an older server answers InvalidArgument: treat it as absent).
+  // Logits records (serde/logits_record.h). GetLogits: unverified; NotFound
+  // if absent. A server older than these frames refuses them: from then on
+  // GetLogits answers NotFound and PutLogits NotSupported without asking
+  // (PutLogits asks with a GetLogits first, so an older server never sees a
+  // large frame it cannot read).
   Status GetLogits(const LogitsKey& key, std::string* record);
   Status PutLogits(const LogitsKey& key, std::string_view record);
   // The server's counters, as JSON text.

@@ -352,7 +352,12 @@ Reply Server::Impl::HandlePutLogits(uint32_t id, std::string_view payload) {
     ++protocol_errors;
     return Error(id, s, true);
   }
-  if (Status bad = VerifyLogitsRecord(record, key).status(); !bad.ok()) {
+  Status bad = VerifyLogitsRecord(record, key).status();
+  if (bad.ok() && !disk->GetMeta(key.model, key.parent).ok()) {
+    // Records are deleted with their parent block: one without it would stay forever.
+    bad = Status::NotFound("put-logits: parent block " + key.parent.ToHex() + " is not stored");
+  }
+  if (!bad.ok()) {
     ++puts_rejected;
     return Error(id, bad, false);
   }

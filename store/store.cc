@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <system_error>
 #include <thread>
 #include <unordered_set>
 
@@ -416,7 +417,7 @@ void Store::DropCorrupt(const ModelId& model, const BlockHash& hash, const Statu
 
 Status Store::LoadStored(const ModelId& model, const ModelInfo& info, Tier tier,
                          const PrefixMatch::Piece& piece, const std::vector<int32_t>& tokens,
-                         const KvCacheView& view) {
+                         const KvCacheView& view, std::function<void()>* keep) {
   std::unique_ptr<DecoderPool::Decoder> dec = decoders_->Take();
   struct ReturnOnExit {
     DecoderPool* pool;
@@ -466,55 +467,60 @@ Status Store::LoadStored(const ModelId& model, const ModelInfo& info, Tier tier,
   const bool keep_locally = tier == Tier::kRemote && disk_ && writer_;
   const bool promote = options_.promote_on_hit && writer_ && device_tier_->budget_bytes() > 0;
   if (!keep_locally && !promote) return Status::OK();
-  // One copy of the blob, shared by the background tasks below.
+  // One copy of the blob, shared by the background tasks. They are queued by
+  // Load(), in chain order and only for pieces inside the loaded prefix, so a
+  // block never reaches the local disk before its parent.
   auto blob = std::make_shared<const std::string>(dec->blob);
-  if (keep_locally) {
-    // Keep what the peer served: the next process on this host finds it on
-    // its own disk. Written as received (already verified by Decode above).
-    const ModelId key_model = model;
-    const BlockHash key_hash = piece.hash;
-    writer_->EnqueueTask(
-        [this, blob, header, key_model, key_hash] {
-          (void)disk_->PutBlocks(
-              {BlockWriteFromHeader(key_model, key_hash, header, *blob, NowMs())},
-              /*sync=*/false);
-        },
-        blob->size());
-  }
-  if (promote) {
-    // Decode again on the writer thread into a tier-owned tensor, so the
-    // caller never waits for (or page-faults on) the promotion.
-    const uint64_t raw = header.raw_bytes;
-    writer_->EnqueueTask(
-        [this, blob, header, info, raw] {
-          auto block = std::make_shared<CachedBlock>();
-          block->model = header.model;
-          block->hash = header.hash;
-          block->parent = header.parent;
-          block->tokens = header.tokens;
-          block->shape = info.shape;
-          block->bytes = raw;
-          block->persisted = true;
-          BlockCodec codec;
-          Status s = CatchTorch("promote block", [&] {
-            auto type = ToScalarType(info.shape.dtype);
-            if (!type.ok()) return type.status();
-            at::Tensor host =
-                at::empty({info.shape.layers, 2, info.shape.kv_heads,
-                           static_cast<int64_t>(header.tokens.size()), info.shape.head_dim},
-                          at::TensorOptions().dtype(*type));
-            ScatterMap whole = {{0, static_cast<char*>(host.data_ptr()), raw}};
-            KVSTASH_RETURN_IF_ERROR(codec.Decode(*blob, whole).status());
-            block->kv = device_.is_cpu() ? host : host.to(device_);
-            return Status::OK();
-          });
-          if (!s.ok()) return;
-          ++counters_.promotions;
-          AddToDeviceTier(block);
-        },
-        raw);
-  }
+  *keep = [this, blob, header, info, keep_locally, promote] {
+    if (keep_locally) {
+      // Keep what the peer served: the next process on this host finds it on
+      // its own disk. Written as received (already verified by Decode above).
+      writer_->EnqueueTask(
+          [this, blob, header] {
+            (void)disk_->PutBlocks(
+                {BlockWriteFromHeader(header.model, header.hash, header, *blob, NowMs())},
+                /*sync=*/false);
+          },
+          blob->size());
+    }
+    if (promote) QueuePromotion(blob, header, info);
+  };
   return Status::OK();
+}
+
+void Store::QueuePromotion(std::shared_ptr<const std::string> blob, const BlockHeader& header,
+                           const ModelInfo& info) {
+  // Decode again on the writer thread into a tier-owned tensor, so the
+  // caller never waits for (or page-faults on) the promotion.
+  const uint64_t raw = header.raw_bytes;
+  writer_->EnqueueTask(
+      [this, blob, header, info, raw] {
+        auto block = std::make_shared<CachedBlock>();
+        block->model = header.model;
+        block->hash = header.hash;
+        block->parent = header.parent;
+        block->tokens = header.tokens;
+        block->shape = info.shape;
+        block->bytes = raw;
+        block->persisted = true;
+        BlockCodec codec;
+        Status s = CatchTorch("promote block", [&] {
+          auto type = ToScalarType(info.shape.dtype);
+          if (!type.ok()) return type.status();
+          at::Tensor host =
+              at::empty({info.shape.layers, 2, info.shape.kv_heads,
+                         static_cast<int64_t>(header.tokens.size()), info.shape.head_dim},
+                        at::TensorOptions().dtype(*type));
+          ScatterMap whole = {{0, static_cast<char*>(host.data_ptr()), raw}};
+          KVSTASH_RETURN_IF_ERROR(codec.Decode(*blob, whole).status());
+          block->kv = device_.is_cpu() ? host : host.to(device_);
+          return Status::OK();
+        });
+        if (!s.ok()) return;
+        ++counters_.promotions;
+        AddToDeviceTier(block);
+      },
+      raw);
 }
 
 size_t Store::LoadThreads() const {
@@ -538,6 +544,7 @@ Result<LoadResult> Store::Load(const ModelId& model, const std::vector<int32_t>&
   // prefix ends at the first piece that failed.
   const size_t n_pieces = match.pieces.size();
   std::vector<Status> loaded(n_pieces);
+  std::vector<std::function<void()>> keeps(n_pieces);  // queued for pieces in the prefix
   std::vector<Tier> tiers(n_pieces);
   std::vector<size_t> stored;  // pieces to read from disk or the peer
   for (size_t i = 0; i < n_pieces; ++i) {
@@ -563,7 +570,7 @@ Result<LoadResult> Store::Load(const ModelId& model, const std::vector<int32_t>&
   auto load_stored = [&] {
     for (size_t k; !failed && (k = next.fetch_add(1)) < stored.size();) {
       const size_t i = stored[k];
-      loaded[i] = LoadStored(model, info, tiers[i], match.pieces[i], tokens, view);
+      loaded[i] = LoadStored(model, info, tiers[i], match.pieces[i], tokens, view, &keeps[i]);
       if (!loaded[i].ok()) failed = true;
     }
   };
@@ -571,7 +578,13 @@ Result<LoadResult> Store::Load(const ModelId& model, const std::vector<int32_t>&
   // thread's fetch overlaps another's decode.
   const size_t threads = std::min<size_t>(LoadThreads(), stored.size());
   std::vector<std::thread> helpers;
-  for (size_t t = 1; t < threads; ++t) helpers.emplace_back(load_stored);
+  for (size_t t = 1; t < threads; ++t) {
+    try {
+      helpers.emplace_back(load_stored);
+    } catch (const std::system_error&) {
+      break;  // no more threads to be had: the ones started (and this one) do it all
+    }
+  }
   load_stored();
   for (std::thread& t : helpers) t.join();
 
@@ -602,6 +615,7 @@ Result<LoadResult> Store::Load(const ModelId& model, const std::vector<int32_t>&
       if (!s.IsCorruption() && !s.IsNotFound() && !s.IsNotSupported()) return s;
       break;  // the prefix ends here: the caller prefills the rest
     }
+    if (keeps[i]) keeps[i]();
     RecordAccess(model, piece.hash);
     result.tokens = piece.p0 + piece.n;
     (tier == Tier::kDevice ? result.device_tokens

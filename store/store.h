@@ -47,6 +47,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -147,7 +148,8 @@ class Store {
   // [0, result.tokens) of `view` (which must match the model's KV shape and
   // dtype and hold enough positions). A block found corrupt ends the load
   // early: the result then covers less than Match() promised, never wrong data.
-  // Disk blocks are decoded by up to StoreOptions::load_threads threads; when
+  // Disk and remote blocks are read and decoded by up to
+  // StoreOptions::load_threads threads; when
   // the load ends early, positions from result.tokens on may have been
   // written too (the caller prefills them anyway).
   Result<LoadResult> Load(const ModelId& model, const std::vector<int32_t>& tokens,
@@ -249,12 +251,18 @@ class Store {
   bool MatchRemote(const ModelId& model, size_t block_tokens, const std::vector<int32_t>& tokens,
                    BlockHash& parent, size_t* pos, PrefixMatch* match);
   void ForgetPending(const std::shared_ptr<struct CachedBlock>& block);
-  // Loads one disk or remote piece into `view`; Corruption drops the block.
+  // Loads one disk or remote piece into `view`. Sets `*keep` (if there is
+  // background work: keeping a peer's block locally, promoting it to the
+  // device tier) to what queues that work; Load() runs it in chain order, for
+  // pieces inside the loaded prefix only.
   Status LoadStored(const ModelId& model, const ModelInfo& info, Tier tier,
                     const PrefixMatch::Piece& piece, const std::vector<int32_t>& tokens,
-                    const KvCacheView& view);
+                    const KvCacheView& view, std::function<void()>* keep);
+  void QueuePromotion(std::shared_ptr<const std::string> blob, const BlockHeader& header,
+                      const ModelInfo& info);
   void DropCorrupt(const ModelId& model, const BlockHash& hash, const Status& why);
-  // Threads one Load() reads disk blocks with (StoreOptions::load_threads).
+  // Threads one Load() reads disk and remote blocks with
+  // (StoreOptions::load_threads).
   size_t LoadThreads() const;
   // The key of the logits record after `tokens`; none for one block or less.
   Result<std::optional<LogitsKey>> LogitsKeyFor(const ModelId& model,

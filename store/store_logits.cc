@@ -63,12 +63,22 @@ Status Store::InsertLogits(const ModelId& model, const std::vector<int32_t>& tok
   if (!disk_ && !remote_) return Status::OK();
   auto record = std::make_shared<std::string>();
   EncodeLogitsRecord(*key, row.data_ptr<float>(), static_cast<uint32_t>(row.size(1)), record.get());
-  if (remote_ && writer_) {
-    // Queued behind the prompt's blocks, so the peer gets the record after them.
-    writer_->EnqueueTask([this, key = *key, record] { (void)remote_->PutLogits(key, *record); },
-                         record->size());
+  // A record is only kept where its parent block is: deletion goes by parent,
+  // so a record stored ahead of its blocks could outlive them (and verify
+  // would call it orphaned). The writer's queue is FIFO, so this task runs
+  // after the blocks Insert() queued before it were written and sent.
+  auto keep = [this, key = *key, record] {
+    if (disk_ && !disk_->read_only() && disk_->GetMeta(key.model, key.parent).ok()) {
+      (void)disk_->PutLogits(key, *record);
+    }
+    if (remote_) (void)remote_->PutLogits(key, *record);
+  };
+  if (writer_) {
+    writer_->EnqueueTask(std::move(keep), record->size());
+  } else {
+    keep();
   }
-  return disk_ ? disk_->PutLogits(*key, *record) : Status::OK();
+  return Status::OK();
 }
 
 Result<at::Tensor> Store::LoadLogits(const ModelId& model, const std::vector<int32_t>& tokens) {
@@ -112,9 +122,17 @@ Result<at::Tensor> Store::LoadLogits(const ModelId& model, const std::vector<int
     return at::Tensor();
   }
   MemoizeLogits(*key, row);
-  // Keep what the peer served, as LoadStored keeps its blocks.
-  if (from_peer && disk_ && !disk_->read_only()) (void)disk_->PutLogits(*key, record);
-  return row;
+  // Keep what the peer served, as Load keeps its blocks (in the background,
+  // behind them).
+  if (from_peer && disk_ && writer_) {
+    auto kept = std::make_shared<std::string>(std::move(record));
+    writer_->EnqueueTask(
+        [this, key = *key, kept] {
+          if (disk_->GetMeta(key.model, key.parent).ok()) (void)disk_->PutLogits(key, *kept);
+        },
+        kept->size());
+  }
+  return row.clone();  // the memo keeps its own
 }
 
 }  // namespace kvstash

@@ -59,8 +59,8 @@ struct StoreOptions {
   // load never waits for it). Default: true.
   bool promote_on_hit = true;
 
-  // Threads that read and decode the disk blocks of one Load() (the caller's
-  // thread is one of them). zstd decodes one block at ~1.3 GB/s per core, so
+  // Threads that read and decode the disk and remote blocks of one Load()
+  // (the caller's thread is one of them). zstd decodes one block at ~1.3 GB/s per core, so
   // a long prefix loads up to this many times faster. 0: one per core, at
   // most 8. Default: 0.
   unsigned load_threads = 0;

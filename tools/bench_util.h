@@ -38,8 +38,9 @@ std::string BenchModelName(const BenchModelFlags& flags);
 // "512,2048" -> {512, 2048}; each at least 2.
 Result<std::vector<size_t>> ParsePromptLengths(const std::string& list);
 
-// A deterministic prompt of `length` token ids below `vocab` (distinct per
-// length, so prompts of different lengths share no prefix).
+// A deterministic prompt of `length` token ids below `vocab` (the ids depend
+// on the length, so prompts of different lengths usually share no prefix;
+// each length is measured on stores of its own anyway).
 std::vector<int32_t> BenchPrompt(size_t length, int64_t vocab);
 
 // A fresh directory under `parent` (default: $TMPDIR, else /tmp);

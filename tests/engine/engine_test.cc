@@ -134,6 +134,64 @@ TEST_F(EngineTest, WarmFromDiskInTheSameProcessEqualsCold) {
   EXPECT_LE(MaxDiff(*warm, ColdLogits(tokens)), 1e-4);
 }
 
+// A generation keeps the prompt's next-token logits; a warm start of exactly
+// that prompt then runs nothing through the model and gets the cold logits
+// bit for bit. Once the prompt's last block is gone, the record (still kept
+// under its parent) must not be used: the engine computes again.
+TEST_F(EngineTest, StoredLogitsAreUsedOnlyWhenTheWholePromptIsRestored) {
+  TempDir store_dir;
+  const auto tokens = Prompt(150);  // 9 full blocks + 6
+  at::Tensor cold;
+  {
+    auto store = OpenStore(store_dir.path());
+    auto engine = NewEngine(store.get());
+    GenerateOptions g;
+    g.max_new_tokens = 1;
+    auto gen = engine->Generate(tokens, g);
+    ASSERT_OK(gen.status());
+    EXPECT_FALSE(gen->prefill.logits_reused);
+    cold = gen->prompt_logits.clone();
+    ASSERT_OK(store->Close());
+  }
+  auto store = OpenStore(store_dir.path(), /*device_budget=*/0);
+  PrefillStats st;
+  auto warm = NewEngine(store.get())->Prefill(tokens, &st);
+  ASSERT_OK(warm.status());
+  EXPECT_EQ(st.reused_disk, 150u);
+  EXPECT_EQ(st.computed_tokens, 0u);
+  EXPECT_TRUE(st.logits_reused);
+  EXPECT_TRUE(at::equal(*warm, cold));
+
+  // Turned off: the last token runs again, and agrees.
+  EngineOptions off;
+  off.context = 1024;
+  off.block_tokens = 16;
+  off.use_stored_logits = false;
+  auto engine_off = Engine::Create(model_, store.get(), off).value();
+  auto recomputed = engine_off->Prefill(tokens, &st);
+  ASSERT_OK(recomputed.status());
+  EXPECT_EQ(st.computed_tokens, 1u);
+  EXPECT_FALSE(st.logits_reused);
+  EXPECT_LE(MaxDiff(*recomputed, cold), 1e-4);
+
+  // Delete the last (partial) block: only 144 tokens load, the record is
+  // still stored (under block 8) but must not be used.
+  auto match = store->Match(engine_off->model_id(), tokens);
+  ASSERT_OK(match.status());
+  const auto& last = match->pieces.back();
+  ASSERT_OK(store->disk()->DeleteBlock(engine_off->model_id(), last.hash,
+                                       match->pieces[match->pieces.size() - 2].hash));
+  auto store2 = std::move(store);
+  ASSERT_OK(store2->Close());
+  store2 = OpenStore(store_dir.path(), /*device_budget=*/0);
+  auto partial = NewEngine(store2.get())->Prefill(tokens, &st);
+  ASSERT_OK(partial.status());
+  EXPECT_EQ(st.reused_tokens, 144u);
+  EXPECT_EQ(st.computed_tokens, 6u);
+  EXPECT_FALSE(st.logits_reused);
+  EXPECT_LE(MaxDiff(*partial, cold), 1e-4);
+}
+
 TEST_F(EngineTest, PrefixEndingMidBlockExtendingAndDivergingPrompts) {
   TempDir store_dir;
   auto store = OpenStore(store_dir.path());

@@ -41,6 +41,13 @@ class LogitsTest : public ::testing::Test {
     store_.reset();
     SetUp();
   }
+  // Stores the prompt's KV and then its logits, and waits for the disk: a
+  // record is kept on disk only once its parent block is there.
+  void InsertPrompt(const std::vector<int32_t>& tokens) {
+    ASSERT_OK(store_->Insert(model_, tokens, MakeKv(desc_, tokens, tokens.size())).status());
+    ASSERT_OK(store_->InsertLogits(model_, tokens, logits_));
+    ASSERT_OK(store_->Flush());
+  }
   at::Tensor Load(const std::vector<int32_t>& tokens) {
     auto logits = store_->LoadLogits(model_, tokens);
     EXPECT_TRUE(logits.ok()) << logits.status().ToString();
@@ -56,7 +63,7 @@ class LogitsTest : public ::testing::Test {
 
 TEST_F(LogitsTest, StoredLogitsComeBackBitForBitInANewStore) {
   const auto prompt = Iota(40);  // 2 full blocks + 8
-  ASSERT_OK(store_->InsertLogits(model_, prompt, logits_));
+  InsertPrompt(prompt);
   EXPECT_TRUE(at::equal(Load(prompt), logits_));  // from memory
   Reopen();
   const at::Tensor loaded = Load(prompt);
@@ -67,7 +74,7 @@ TEST_F(LogitsTest, StoredLogitsComeBackBitForBitInANewStore) {
 
 TEST_F(LogitsTest, OnlyTheExactPromptFindsThem) {
   const auto prompt = Iota(40);
-  ASSERT_OK(store_->InsertLogits(model_, prompt, logits_));
+  InsertPrompt(prompt);
   Reopen();
   auto changed = prompt;
   changed.back() += 1;
@@ -76,6 +83,21 @@ TEST_F(LogitsTest, OnlyTheExactPromptFindsThem) {
   EXPECT_FALSE(Load(Iota(41)).defined());
   EXPECT_FALSE(Load(Iota(32)).defined());
   EXPECT_TRUE(Load(prompt).defined());
+}
+
+// Without its blocks on disk (not written yet, or kOnEvict keeping them in
+// memory) a record lives in memory only: on disk it could outlive them.
+TEST_F(LogitsTest, ARecordWithoutItsBlocksStaysInMemory) {
+  const auto prompt = Iota(40);
+  ASSERT_OK(store_->InsertLogits(model_, prompt, logits_));
+  ASSERT_OK(store_->Flush());
+  EXPECT_TRUE(at::equal(Load(prompt), logits_));
+  uint64_t on_disk = 0;
+  ASSERT_OK(store_->disk()->ForEachLogits(
+      std::nullopt, [&](const LogitsKey&, std::string_view) { return ++on_disk, true; }));
+  EXPECT_EQ(on_disk, 0u);
+  Reopen();
+  EXPECT_FALSE(Load(prompt).defined());
 }
 
 TEST_F(LogitsTest, OneBlockPromptsKeepNone) {
@@ -92,7 +114,7 @@ TEST_F(LogitsTest, WrongVocabIsRejected) {
 
 TEST_F(LogitsTest, CorruptRecordIsAMissCountedAndDeleted) {
   const auto prompt = Iota(40);
-  ASSERT_OK(store_->InsertLogits(model_, prompt, logits_));
+  InsertPrompt(prompt);
   Reopen();
   // Overwrite the record with a copy whose last logit has one flipped bit.
   LogitsKey key{model_, {}, {}};
@@ -146,7 +168,7 @@ TEST_F(LogitsTest, SurvivesTheLastPartialBlockBeingSuperseded) {
 
 TEST_F(LogitsTest, ReadOnlyStoreReadsButDoesNotWrite) {
   const auto prompt = Iota(40);
-  ASSERT_OK(store_->InsertLogits(model_, prompt, logits_));
+  InsertPrompt(prompt);
   ASSERT_OK(store_->Close());
   store_.reset();
   StoreOptions options;

@@ -146,6 +146,7 @@ TEST_F(PackTest, LogitsRecordsTravelWithTheirPrompts) {
   const at::Tensor la = at::randn({1, desc_.vocab_size}), lb = at::randn({1, desc_.vocab_size});
   ASSERT_OK(source_->InsertLogits(model_, a_, la));
   ASSERT_OK(source_->InsertLogits(model_, b_, lb));
+  ASSERT_OK(source_->Flush());  // records reach the disk behind their blocks
   auto pack = ExportPack(source_->disk(), model_);
   ASSERT_OK(pack.status());
   EXPECT_EQ((*pack)[4], 2);  // version 2: it carries logits records

@@ -6,7 +6,9 @@
 #include <ATen/ops/randn.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/asio.hpp>
+#include <cstring>
 #include <thread>
 
 #include "serde/wire.h"
@@ -234,6 +236,55 @@ TEST_F(ServerTest, HostileFramesGetAnErrorAndTheServerKeepsServing) {
   EXPECT_GE(server_->Stats().protocol_errors, 5u);
 }
 
+// Blocks fetched from the peer on several threads are kept on the local disk
+// in chain order and only up to a corrupt one: nothing past it lands there.
+TEST_F(ServerTest, ParallelRemoteLoadKeepsOnlyThePrefixLocally) {
+  const auto desc = TestModel();
+  const auto tokens = Iota(16 * 10);
+  const auto kv = MakeKv(desc, tokens, tokens.size());
+  ModelId model;
+  BlockHash victim;
+  {
+    auto store = OpenClientStore("");
+    model = store->RegisterModel(desc).value();
+    ASSERT_OK(store->Insert(model, tokens, kv).status());
+    ASSERT_OK(store->Flush());
+    victim = store->Match(model, tokens)->pieces[4].hash;
+  }
+  std::string blob;
+  ASSERT_OK(disk_->GetBlob(model, victim, &blob));
+  blob[blob.size() / 2] ^= 0x08;
+  ASSERT_OK(disk_->PutBlocks({{model, victim, disk_->GetMeta(model, victim).value(), blob}},
+                             /*sync=*/true));
+  TempDir local;
+  StoreOptions options;
+  options.path = local.path();
+  options.device = "cpu";
+  options.device_budget_bytes = 0;
+  options.remote = Address();
+  options.remote_token = token_;
+  options.load_threads = 8;
+  {
+    auto store = Store::Open(options).value();
+    model = store->RegisterModel(desc).value();
+    auto dst = MakeKv(desc, {}, tokens.size());
+    auto loaded = store->Load(model, tokens, dst);
+    ASSERT_OK(loaded.status());
+    EXPECT_EQ(loaded->remote_tokens, 16u * 4);
+    EXPECT_EQ(loaded->corrupt_blocks, 1u);
+    EXPECT_TRUE(PrefixEqual(dst, kv, 16 * 4));
+    ASSERT_OK(store->Close());
+  }
+  auto disk = DiskTier::Open(DiskTierOptions{local.path()}).value();
+  uint64_t kept = 0;
+  ASSERT_OK(disk->ForEachMeta(std::nullopt,
+                              [&](const ModelId&, const BlockHash&, const Result<BlockMeta>& m) {
+                                EXPECT_OK(m.status());
+                                return ++kept, true;
+                              }));
+  EXPECT_EQ(kept, 4u);
+}
+
 // A prompt's logits record travels with its blocks: a second store with no
 // disk of its own gets the exact logits from the peer.
 TEST_F(ServerTest, LogitsRecordsAreSharedThroughTheServer) {
@@ -252,6 +303,9 @@ TEST_F(ServerTest, LogitsRecordsAreSharedThroughTheServer) {
   {
     auto store = OpenClientStore(local.path());
     auto model = store->RegisterModel(desc).value();
+    // As an engine does: the KV first (kept locally), then the logits.
+    auto dst = MakeKv(desc, {}, 48);
+    ASSERT_EQ(store->Load(model, tokens, dst).value().remote_tokens, 40u);
     auto loaded = store->LoadLogits(model, tokens);
     ASSERT_OK(loaded.status());
     ASSERT_TRUE(loaded->defined());
@@ -262,7 +316,7 @@ TEST_F(ServerTest, LogitsRecordsAreSharedThroughTheServer) {
     ASSERT_OK(missing.status());
     EXPECT_FALSE(missing->defined());
   }
-  // Kept on the local disk: found with the server gone.
+  // Kept on the local disk with the blocks: found with the server gone.
   server_->Stop();
   StoreOptions offline_options;
   offline_options.path = local.path();
@@ -287,13 +341,85 @@ TEST_F(ServerTest, CorruptLogitsPutIsRejectedAndTheServerKeepsServing) {
   LogitsKey other = key;
   other.tail = BlockHash{7, 8};
   EXPECT_TRUE(client.PutLogits(other, record).IsCorruption());  // names another key
-  EXPECT_EQ(server_->Stats().puts_rejected, 2u);
+  // A sound record whose parent block the server does not hold: it could
+  // never be deleted with that block, so it is refused too.
+  Status orphan = client.PutLogits(key, record);
+  EXPECT_TRUE(orphan.IsNotFound()) << orphan.ToString();
+  EXPECT_NE(orphan.ToString().find("is not stored"), std::string::npos) << orphan.ToString();
+  EXPECT_EQ(server_->Stats().puts_rejected, 3u);
   std::string back;
   EXPECT_TRUE(client.GetLogits(key, &back).IsNotFound());
+  BlockMeta parent_meta;
+  parent_meta.tokens = {1, 2, 3};
+  parent_meta.raw_bytes = 3;
+  parent_meta.stored_bytes = 1;
+  ASSERT_OK(disk_->PutBlocks({{key.model, key.parent, parent_meta, "x"}}, /*sync=*/false));
   ASSERT_OK(client.PutLogits(key, record));
   ASSERT_OK(client.GetLogits(key, &back));
   EXPECT_EQ(back, record);
   ExpectServing();
+}
+
+// A server older than the logits frames answers one with an error frame
+// (unknown type) and closes without reading its payload. The client must
+// learn that from a small get-logits, never send the large put-logits, and
+// report NotFound / NotSupported rather than a broken connection.
+TEST(OldServerTest, LogitsFramesAreProbedSmallAndThenNotSent) {
+  asio::io_context io;
+  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  const uint16_t port = acceptor.local_endpoint().port();
+  std::atomic<int> logits_frames{0}, large_frames{0};
+  std::thread fake([&] {
+    for (int conn = 0; conn < 4; ++conn) {
+      tcp::socket socket(io);
+      boost::system::error_code ec;
+      acceptor.accept(socket, ec);
+      if (ec) return;
+      for (;;) {
+        char header[kFrameHeaderSize];
+        asio::read(socket, asio::buffer(header), ec);
+        if (ec) break;
+        const auto type = static_cast<uint8_t>(header[6]);
+        uint32_t id = 0, len = 0;
+        std::memcpy(&id, header + 8, 4);
+        std::memcpy(&len, header + 12, 4);
+        if (len > 4096) ++large_frames;
+        if (type == static_cast<uint8_t>(FrameType::kHello)) {
+          std::string rest(len + kFrameTrailerSize, '\0');
+          asio::read(socket, asio::buffer(rest), ec);
+          asio::write(
+              socket,
+              asio::buffer(EncodeFrame(FrameType::kHelloOk, id, HelloOkPayload(1, 1u << 20))), ec);
+          continue;
+        }
+        // What a version without the logits frames does with type 13 or 16.
+        ++logits_frames;
+        asio::write(socket,
+                    asio::buffer(EncodeFrame(FrameType::kError, id,
+                                             ErrorPayload(Status::InvalidArgument(
+                                                 "unknown frame type " + std::to_string(type))))),
+                    ec);
+        socket.close(ec);
+        return;  // one refusal is all this test needs to see
+      }
+    }
+  });
+  RemoteOptions options = ParseRemoteAddress("127.0.0.1:" + std::to_string(port)).value();
+  options.timeout = std::chrono::milliseconds(2000);
+  RemoteClient client(options);
+  LogitsKey key{ModelId{1, 2}, BlockHash{3, 4}, BlockHash{5, 6}};
+  std::vector<float> values(200000, 0.5f);  // an 800 KB record
+  std::string record;
+  EncodeLogitsRecord(key, values.data(), static_cast<uint32_t>(values.size()), &record);
+  Status put = client.PutLogits(key, record);
+  EXPECT_TRUE(put.IsNotSupported()) << put.ToString();
+  std::string back;
+  EXPECT_TRUE(client.GetLogits(key, &back).IsNotFound());
+  EXPECT_TRUE(client.PutLogits(key, record).IsNotSupported());
+  EXPECT_EQ(logits_frames, 1);  // the one small probe
+  EXPECT_EQ(large_frames, 0);
+  acceptor.close();
+  fake.join();
 }
 
 TEST_F(ServerTest, CorruptPutIsRejectedAndNothingIsStored) {

@@ -283,6 +283,51 @@ TEST(StoreTest, GarbageOnDiskIsAMissCountedAndDropped) {
   EXPECT_EQ(store->Match(model, tokens)->tokens, 64u);
 }
 
+// With one load thread or many, a corrupt block in the middle of a long
+// chain ends the prefix right before it, and nothing after it counts.
+TEST(StoreTest, CorruptMiddleBlockEndsThePrefixWithAnyNumberOfLoadThreads) {
+  const auto desc = TestModel();
+  const auto tokens = Iota(16 * 12 + 5);  // 12 full blocks + 5
+  const auto kv = MakeKv(desc, tokens, tokens.size());
+  for (unsigned threads : {1u, 2u, 8u}) {
+    SCOPED_TRACE(threads);
+    TempDir dir;
+    ModelId model;
+    BlockHash victim;
+    {
+      auto store = OpenStore(dir.path());
+      model = store->RegisterModel(desc).value();
+      ASSERT_OK(store->Insert(model, tokens, kv).status());
+      victim = store->Match(model, tokens)->pieces[5].hash;
+      ASSERT_OK(store->Close());
+    }
+    {
+      auto disk = DiskTier::Open(DiskTierOptions{dir.path()}).value();
+      std::string blob;
+      ASSERT_OK(disk->GetBlob(model, victim, &blob));
+      blob[blob.size() / 2] ^= 0x20;
+      DiskBlockWrite w{model, victim, disk->GetMeta(model, victim).value(), blob};
+      ASSERT_OK(disk->PutBlocks({w}, true));
+    }
+    StoreOptions options;
+    options.path = dir.path();
+    options.device = "cpu";
+    options.device_budget_bytes = 0;
+    options.load_threads = threads;
+    auto store = Store::Open(options).value();
+    model = store->RegisterModel(desc).value();
+    auto dst = MakeKv(desc, {}, tokens.size());
+    auto loaded = store->Load(model, tokens, dst);
+    ASSERT_OK(loaded.status());
+    EXPECT_EQ(loaded->tokens, 16u * 5);
+    EXPECT_EQ(loaded->disk_tokens, 16u * 5);
+    EXPECT_EQ(loaded->corrupt_blocks, 1u);
+    EXPECT_TRUE(PrefixEqual(dst, kv, 16 * 5));
+    EXPECT_EQ(store->Stats().hit_tokens_disk, 16u * 5);
+    EXPECT_EQ(store->Stats().miss_tokens, tokens.size() - 16 * 5);
+  }
+}
+
 TEST(StoreTest, SecondReadWriteOpenIsBusyAndReadOnlyWorks) {
   TempDir dir;
   const auto desc = TestModel();
