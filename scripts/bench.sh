@@ -9,11 +9,14 @@
 #   store.json     kvstash bench store --json  (codec/disk/remote GB/s vs limits)
 #   naive.json     kvstash bench naive --json  (torch::save vs kvstash)
 #   *.png          plots of the three, by scripts/plot_bench.sh
+# and, when the output directory is docs/bench, rewrites the tables of
+# docs/benchmarks.md between their <!-- bench:NAME --> markers
+# (scripts/bench_tables.sh); the prose around them is written by hand.
 # The benchmarks' stores live in ${TMPDIR:-/tmp}. With the defaults this takes
 # several minutes of 2 busy cores; run it on an otherwise idle machine.
 #
 # Usage: scripts/bench.sh                run everything
-#        scripts/bench.sh --plots-only   only re-plot the JSON in the output dir
+#        scripts/bench.sh --plots-only   only re-plot (and re-tabulate) the JSON in the output dir
 #
 # Environment: KVSTASH_BENCH_OUT (output directory, default docs/bench),
 # KVSTASH_BUILD_DIR (default build), BENCH_PRESET (unset: the qwen2.5-0.5b bf16
@@ -45,11 +48,22 @@ if ! installed gnuplot-nox && ! installed gnuplot-qt && ! installed gnuplot-x11;
   plot_packages+=" gnuplot-nox"
 fi
 
+# The plots, and the tables of docs/benchmarks.md when the output is docs/bench.
+render() {
+  echo "== plotting $OUT"
+  ./scripts/plot_bench.sh "$OUT"
+  if [ "$OUT" = "$PWD/docs/bench" ]; then
+    ./scripts/bench_tables.sh "$OUT" docs/benchmarks.md
+  else
+    echo "== docs/benchmarks.md left as it is (output is not docs/bench)"
+  fi
+}
+
 if [ "$plots_only" -eq 1 ]; then
   # shellcheck disable=SC2086  # a space-separated package list
   ./scripts/install-deps.sh $plot_packages
-  echo "== plotting $OUT"
-  exec ./scripts/plot_bench.sh "$OUT"
+  render
+  exit 0
 fi
 
 KVSTASH_EXTRA_PACKAGES="$plot_packages" ./scripts/build.sh kvstash
@@ -123,5 +137,4 @@ bench store "${model_args[@]}" --prompt-tokens "$STORE_TOKENS" --threads "$THREA
 bench naive "${model_args[@]}" --prompt-tokens "$NAIVE_TOKENS" --repeat "$REPEAT" --threads "$THREADS"
 printf '\nload avg:    %s (at end)\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/machine.txt"
 
-echo "== plotting $OUT"
-./scripts/plot_bench.sh "$OUT"
+render

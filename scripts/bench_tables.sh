@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Renders the tables of docs/benchmarks.md from the --json output in DIR
+# (default docs/bench) and replaces each table between its markers in FILE
+# (default docs/benchmarks.md):
+#   <!-- bench:ttft -->  ... <!-- /bench:ttft -->    from DIR/ttft.json
+#   <!-- bench:store --> ... <!-- /bench:store -->   from DIR/store.json
+#   <!-- bench:naive --> ... <!-- /bench:naive -->   from DIR/naive.json
+# Called by scripts/bench.sh; needs jq.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DIR="${1:-docs/bench}"
+FILE="${2:-docs/benchmarks.md}"
+
+# jq helpers: fixed($n) prints a non-negative number with $n decimals.
+# shellcheck disable=SC2016  # jq code, not shell
+DEFS='
+def fixed($n): pow(10; $n) as $p | (. * $p | round) as $x
+  | ($x / $p | floor | tostring) + (if $n > 0 then "." + (($x % $p) + $p | tostring | .[1:]) else "" end);
+def ms: if . >= 1000 then "\(. / 1000 | fixed(2)) s" else "\(fixed(1)) ms" end;
+def x: "\(fixed(2))x";
+'
+
+
+ttft_table() {
+  jq -r "$DEFS"'
+    def cell($p): (.[] | select(.path == $p)) as $r
+      | "\($r.ttft_ms_median | ms) (\($r.speedup | round)x)";
+    "| prompt | cold | device | disk | disk, page cache dropped | disk, KV only | remote (loopback peer) |",
+    "|---|---|---|---|---|---|---|",
+    (.results | group_by(.prompt_tokens)[] |
+      "| \(.[0].prompt_tokens) | \((.[] | select(.path == "cold")).ttft_ms_median | ms) | \(cell("device")) | \(cell("disk")) | \(cell("disk-cold-cache")) | \(cell("disk-kv-only")) | \(cell("remote")) |")
+  ' "$DIR/ttft.json"
+}
+
+store_table() {
+  jq -r "$DEFS"'
+    def g: fixed(3);
+    "| group | case | GB/s (min-max) | ratio | limit | limit GB/s | fraction |",
+    "|---|---|---|---|---|---|---|",
+    (.results[] | select(.limit != null) |
+      "| \(.group) | \(.name) | \(.gbps | g) (\(.gbps_min | g)-\(.gbps_max | g)) | \(if .ratio then (.ratio | fixed(3)) else "" end) | \(.limit) | \(.limit_gbps | g) | \(.fraction | x) |")
+  ' "$DIR/store.json"
+}
+
+naive_table() {
+  jq -r "$DEFS"'
+    def mib: "\(. / 1048576 | fixed(1)) MiB";
+    "| prompt | method | file | save | load warm | (of which open) | load cold | torch / this, warm | torch / this, cold |",
+    "|---|---|---|---|---|---|---|---|---|",
+    (.[] |
+      "| \(.prompt_tokens) | \(.method) | \(.file_bytes | mib) | \(.save_ms | ms) | \(.load_ms | ms) | \(if (.open_ms // 0) > 0 then (.open_ms | ms) else "" end) | \(.load_cold_ms | ms) | \(.naive_over_this_load | x) | \(.naive_over_this_load_cold | x) |")
+  ' "$DIR/naive.json"
+}
+
+# replace NAME TABLE: the lines between the NAME markers become TABLE.
+replace() {
+  local name="$1" table="$2" tmp
+  grep -q "<!-- bench:$name -->" "$FILE" || { echo "bench_tables: no bench:$name marker in $FILE" >&2; return 1; }
+  tmp="$(mktemp)"
+  awk -v name="$name" -v table="$table" '
+    $0 == "<!-- bench:" name " -->" { print; print table; skip = 1; next }
+    $0 == "<!-- /bench:" name " -->" { skip = 0 }
+    !skip { print }
+  ' "$FILE" > "$tmp"
+  mv "$tmp" "$FILE"
+}
+
+replace ttft "$(ttft_table)"
+replace store "$(store_table)"
+replace naive "$(naive_table)"
+echo "bench_tables: updated the tables in $FILE from $DIR"
