@@ -830,6 +830,7 @@ Status Store::Close() {
     for (CachedBlockPtr& block : device_tier_->All()) {
       if (!block->persisted.exchange(true)) SpillToWriter(std::move(block));
     }
+    KeepMemoizedLogits();  // behind those blocks (kOnEvict kept both in memory)
     s = Flush();
     writer_.reset();
   }

@@ -203,7 +203,8 @@ class Store {
   // the read-only view). REQUIRES: no other call on this store runs meanwhile.
   Status Refresh();
 
-  // Flushes, writes device-only blocks (kOnEvict), closes the disk tier.
+  // Flushes, writes device-only blocks (kOnEvict) and the logits records in
+  // memory whose blocks are now on disk, closes the disk tier.
   // Idempotent; the store is unusable afterwards.
   Status Close();
 
@@ -268,6 +269,9 @@ class Store {
   Result<std::optional<LogitsKey>> LogitsKeyFor(const ModelId& model,
                                                 const std::vector<int32_t>& tokens);
   void MemoizeLogits(const LogitsKey& key, const at::Tensor& logits);
+  // Queues, behind everything queued so far, the writing of every memoized
+  // record whose parent block is then on disk and that is not there yet.
+  void KeepMemoizedLogits();
   void RecordAccess(const ModelId& model, const BlockHash& hash);
   Status FlushAccessRecords();
   // Adds the counters' growth since the last success to the disk tier's record.

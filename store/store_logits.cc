@@ -81,6 +81,27 @@ Status Store::InsertLogits(const ModelId& model, const std::vector<int32_t>& tok
   return Status::OK();
 }
 
+void Store::KeepMemoizedLogits() {
+  if (!disk_ || disk_->read_only() || !writer_) return;
+  std::vector<std::pair<LogitsKey, at::Tensor>> entries;
+  {
+    std::lock_guard<std::mutex> lock(logits_mu_);
+    entries.assign(logits_memo_.begin(), logits_memo_.end());
+  }
+  for (auto& [key, row] : entries) {
+    writer_->EnqueueTask(
+        [this, key = key, row = row] {
+          std::string record;
+          if (disk_->GetLogits(key, &record).ok()) return;  // already kept
+          if (!disk_->GetMeta(key.model, key.parent).ok()) return;
+          EncodeLogitsRecord(key, row.data_ptr<float>(), static_cast<uint32_t>(row.size(1)),
+                             &record);
+          (void)disk_->PutLogits(key, record);
+        },
+        static_cast<uint64_t>(row.nbytes()));
+  }
+}
+
 Result<at::Tensor> Store::LoadLogits(const ModelId& model, const std::vector<int32_t>& tokens) {
   KVSTASH_ASSIGN_OR_RETURN(std::optional<LogitsKey> key, LogitsKeyFor(model, tokens));
   if (!key) return at::Tensor();

@@ -100,6 +100,31 @@ TEST_F(LogitsTest, ARecordWithoutItsBlocksStaysInMemory) {
   EXPECT_FALSE(Load(prompt).defined());
 }
 
+// kOnEvict keeps blocks in memory until eviction or Close(); the prompt's
+// record is kept with them at Close(), so a restarted process finds both.
+TEST_F(LogitsTest, OnEvictStoreKeepsRecordsAtClose) {
+  ASSERT_OK(store_->Close());
+  store_.reset();
+  StoreOptions options;
+  options.path = dir_.path();
+  options.device = "cpu";
+  options.spill_policy = SpillPolicy::kOnEvict;
+  {
+    auto store = Store::Open(options).value();
+    const auto prompt = Iota(40);
+    ASSERT_OK(store->Insert(model_, prompt, MakeKv(desc_, prompt, prompt.size())).status());
+    ASSERT_OK(store->InsertLogits(model_, prompt, logits_));
+    ASSERT_OK(store->Flush());
+    uint64_t on_disk = 0;  // the blocks are still only in memory, so the record too
+    ASSERT_OK(store->disk()->ForEachLogits(
+        std::nullopt, [&](const LogitsKey&, std::string_view) { return ++on_disk, true; }));
+    EXPECT_EQ(on_disk, 0u);
+    ASSERT_OK(store->Close());
+  }
+  SetUp();
+  EXPECT_TRUE(at::equal(Load(Iota(40)), logits_));
+}
+
 TEST_F(LogitsTest, OneBlockPromptsKeepNone) {
   const auto prompt = Iota(16);
   ASSERT_OK(store_->InsertLogits(model_, prompt, logits_));
