@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <sstream>
 
@@ -75,7 +77,10 @@ Result<std::string> TempWorkDir(const std::string& parent) {
   const char* tmpdir = std::getenv("TMPDIR");
   const std::string base = !parent.empty() ? parent : tmpdir && *tmpdir ? tmpdir : "/tmp";
   std::string templ = base + "/kvstash-bench-XXXXXX";
-  if (!mkdtemp(templ.data())) return Status::IOError("mkdtemp " + templ + " failed");
+  if (!mkdtemp(templ.data())) {
+    return Status::IOError("cannot create a work directory in " + base + ": " +
+                           std::strerror(errno));
+  }
   return templ;
 }
 

@@ -219,7 +219,8 @@ int RunTtft(const TtftFlags& f) {
 }  // namespace
 
 void AddBenchCommand(CLI::App& app, Action* action) {
-  CLI::App* bench = app.add_subcommand("bench", "Measure warm starts against cold prefill");
+  CLI::App* bench = app.add_subcommand(
+      "bench", "Measure warm starts, store throughput and a torch::save baseline");
   bench->require_subcommand(1);
   auto f = std::make_shared<TtftFlags>();
   CLI::App* ttft = bench->add_subcommand(
