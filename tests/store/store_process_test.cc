@@ -119,7 +119,9 @@ TEST(StoreProcessTest, KillNineDuringWriteStormLosesNothingFlushed) {
         raw.resize(meta.ok() ? meta->raw_bytes : 0);
         auto header = codec.Decode(blob, {{0, raw.data(), raw.size()}});
         EXPECT_OK(header.status());
-        if (header.ok()) EXPECT_EQ(header->hash, hash);
+        if (header.ok()) {
+          EXPECT_EQ(header->hash, hash);
+        }
         ++blocks;
         return true;
       }));
