@@ -13,6 +13,7 @@
 #include "store/device_tier.h"
 #include "store/disk_tier.h"
 #include "store/remote_client.h"
+#include "store/store_internal.h"
 #include "store/write_behind_internal.h"
 
 namespace kvstash {
@@ -22,12 +23,6 @@ namespace {
 // Access records are written in batches of about this many blocks, so a hit
 // costs no write of its own.
 constexpr size_t kAccessFlushThreshold = 4096;
-
-uint64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 size_t CommonPrefix(const std::vector<int32_t>& stored, const int32_t* query, size_t len) {
   size_t n = std::min(stored.size(), len);
@@ -81,30 +76,6 @@ const char* TierName(Tier tier) {
   }
   return "unknown";
 }
-
-// Decoders (zstd contexts + a blob buffer) reused across loads and threads.
-class Store::DecoderPool {
- public:
-  struct Decoder {
-    BlockCodec codec;
-    std::string blob;
-  };
-  std::unique_ptr<Decoder> Take() {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (free_.empty()) return std::make_unique<Decoder>();
-    auto d = std::move(free_.back());
-    free_.pop_back();
-    return d;
-  }
-  void Return(std::unique_ptr<Decoder> d) {
-    std::lock_guard<std::mutex> lock(mu_);
-    free_.push_back(std::move(d));
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<std::unique_ptr<Decoder>> free_;
-};
 
 Store::Store(const StoreOptions& options, c10::Device device)
     : options_(options),
@@ -413,220 +384,6 @@ void Store::DropCorrupt(const ModelId& model, const BlockHash& hash, const Statu
     std::fprintf(stderr, "kvstash: warning: could not delete corrupt block %s: %s\n",
                  hash.ToHex().c_str(), s.ToString().c_str());
   }
-}
-
-Status Store::LoadStored(const ModelId& model, const ModelInfo& info, Tier tier,
-                         const PrefixMatch::Piece& piece, const std::vector<int32_t>& tokens,
-                         const KvCacheView& view, std::function<void()>* keep) {
-  std::unique_ptr<DecoderPool::Decoder> dec = decoders_->Take();
-  struct ReturnOnExit {
-    DecoderPool* pool;
-    std::unique_ptr<DecoderPool::Decoder>* dec;
-    ~ReturnOnExit() { pool->Return(std::move(*dec)); }
-  } return_on_exit{decoders_.get(), &dec};
-
-  if (tier == Tier::kRemote) {
-    KVSTASH_RETURN_IF_ERROR(remote_->Get(model, piece.hash, &dec->blob));
-  } else {
-    KVSTASH_RETURN_IF_ERROR(disk_->GetBlob(model, piece.hash, &dec->blob));
-  }
-  // The header must name this block and hold the tokens we matched; checked
-  // before writing a byte into the caller's cache.
-  // Decode() verifies the checksum; here only the header is needed.
-  KVSTASH_ASSIGN_OR_RETURN(BlockHeader header,
-                           ParseBlockHeader(dec->blob, /*verify_checksum=*/false));
-  if (header.model != model || header.hash != piece.hash || header.shape != info.shape ||
-      header.tokens.size() != piece.block_tokens ||
-      !std::equal(tokens.begin() + piece.p0, tokens.begin() + piece.p0 + piece.n,
-                  header.tokens.begin())) {
-    return Status::Corruption("block " + piece.hash.ToHex() +
-                              ": header does not match its key (model, hash, shape or tokens)");
-  }
-  const bool cpu_view = view.keys[0].is_cpu();
-  if (cpu_view) {
-    KVSTASH_RETURN_IF_ERROR(
-        dec->codec
-            .Decode(dec->blob,
-                    ViewScatterMap(view, info.shape, piece.block_tokens, piece.p0, piece.n))
-            .status());
-  } else {
-    // Decode on the host, then one copy per layer to the device.
-    KVSTASH_ASSIGN_OR_RETURN(c10::ScalarType type, ToScalarType(info.shape.dtype));
-    at::Tensor staging;
-    KVSTASH_RETURN_IF_ERROR(CatchTorch("allocate staging block", [&] {
-      staging = at::empty({info.shape.layers, 2, info.shape.kv_heads,
-                           static_cast<int64_t>(piece.block_tokens), info.shape.head_dim},
-                          at::TensorOptions().dtype(type));
-      return Status::OK();
-    }));
-    ScatterMap whole = {{0, static_cast<char*>(staging.data_ptr()), header.raw_bytes}};
-    KVSTASH_RETURN_IF_ERROR(dec->codec.Decode(dec->blob, whole).status());
-    KVSTASH_RETURN_IF_ERROR(CopyBlockToView(staging, info.shape, piece.p0, piece.n, view));
-  }
-
-  const bool keep_locally = tier == Tier::kRemote && disk_ && writer_;
-  const bool promote = options_.promote_on_hit && writer_ && device_tier_->budget_bytes() > 0;
-  if (!keep_locally && !promote) return Status::OK();
-  // One copy of the blob, shared by the background tasks. They are queued by
-  // Load(), in chain order and only for pieces inside the loaded prefix, so a
-  // block never reaches the local disk before its parent.
-  auto blob = std::make_shared<const std::string>(dec->blob);
-  *keep = [this, blob, header, info, keep_locally, promote] {
-    if (keep_locally) {
-      // Keep what the peer served: the next process on this host finds it on
-      // its own disk. Written as received (already verified by Decode above).
-      writer_->EnqueueTask(
-          [this, blob, header] {
-            (void)disk_->PutBlocks(
-                {BlockWriteFromHeader(header.model, header.hash, header, *blob, NowMs())},
-                /*sync=*/false);
-          },
-          blob->size());
-    }
-    if (promote) QueuePromotion(blob, header, info);
-  };
-  return Status::OK();
-}
-
-void Store::QueuePromotion(std::shared_ptr<const std::string> blob, const BlockHeader& header,
-                           const ModelInfo& info) {
-  // Decode again on the writer thread into a tier-owned tensor, so the
-  // caller never waits for (or page-faults on) the promotion.
-  const uint64_t raw = header.raw_bytes;
-  writer_->EnqueueTask(
-      [this, blob, header, info, raw] {
-        auto block = std::make_shared<CachedBlock>();
-        block->model = header.model;
-        block->hash = header.hash;
-        block->parent = header.parent;
-        block->tokens = header.tokens;
-        block->shape = info.shape;
-        block->bytes = raw;
-        block->persisted = true;
-        BlockCodec codec;
-        Status s = CatchTorch("promote block", [&] {
-          auto type = ToScalarType(info.shape.dtype);
-          if (!type.ok()) return type.status();
-          at::Tensor host =
-              at::empty({info.shape.layers, 2, info.shape.kv_heads,
-                         static_cast<int64_t>(header.tokens.size()), info.shape.head_dim},
-                        at::TensorOptions().dtype(*type));
-          ScatterMap whole = {{0, static_cast<char*>(host.data_ptr()), raw}};
-          KVSTASH_RETURN_IF_ERROR(codec.Decode(*blob, whole).status());
-          block->kv = device_.is_cpu() ? host : host.to(device_);
-          return Status::OK();
-        });
-        if (!s.ok()) return;
-        ++counters_.promotions;
-        AddToDeviceTier(block);
-      },
-      raw);
-}
-
-size_t Store::LoadThreads() const {
-  if (options_.load_threads > 0) return options_.load_threads;
-  return std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8);
-}
-
-Result<LoadResult> Store::Load(const ModelId& model, const std::vector<int32_t>& tokens,
-                               const KvCacheView& view) {
-  KVSTASH_ASSIGN_OR_RETURN(ModelInfo info, Info(model));
-  KVSTASH_ASSIGN_OR_RETURN(PrefixMatch match, Match(model, tokens));
-  ++counters_.loads;
-  LoadResult result;
-  if (match.tokens == 0) {
-    counters_.miss_tokens += tokens.size();
-    return result;
-  }
-  KVSTASH_RETURN_IF_ERROR(ValidateKvView(view, info.shape, match.tokens));
-  // Every piece is read into the view first -- disk pieces by up to
-  // load_threads threads at once -- then the results are taken in order: the
-  // prefix ends at the first piece that failed.
-  const size_t n_pieces = match.pieces.size();
-  std::vector<Status> loaded(n_pieces);
-  std::vector<std::function<void()>> keeps(n_pieces);  // queued for pieces in the prefix
-  std::vector<Tier> tiers(n_pieces);
-  std::vector<size_t> stored;  // pieces to read from disk or the peer
-  for (size_t i = 0; i < n_pieces; ++i) {
-    const PrefixMatch::Piece& piece = match.pieces[i];
-    tiers[i] = piece.tier;
-    CachedBlockPtr cached = tiers[i] == Tier::kDevice ? FindInMemory(model, piece.hash) : nullptr;
-    if (cached) {
-      loaded[i] = CopyBlockToView(cached->kv, info.shape, piece.p0, piece.n, view);
-    } else if (tiers[i] == Tier::kRemote || disk_) {
-      // A device block evicted since Match() is usually on disk.
-      if (tiers[i] != Tier::kRemote) tiers[i] = Tier::kDisk;
-      loaded[i] = Status::Aborted("not loaded: an earlier block failed");
-      stored.push_back(i);
-    } else {
-      loaded[i] = Status::NotFound("block evicted");
-    }
-  }
-  // Pieces are taken in order, so once one fails, every piece not yet taken
-  // lies past the end of the prefix: they are left (and a dead peer is not
-  // asked again and again).
-  std::atomic<size_t> next{0};
-  std::atomic<bool> failed{false};
-  auto load_stored = [&] {
-    for (size_t k; !failed && (k = next.fetch_add(1)) < stored.size();) {
-      const size_t i = stored[k];
-      loaded[i] = LoadStored(model, info, tiers[i], match.pieces[i], tokens, view, &keeps[i]);
-      if (!loaded[i].ok()) failed = true;
-    }
-  };
-  // Remote pieces too: the client keeps a pool of connections, so one
-  // thread's fetch overlaps another's decode.
-  const size_t threads = std::min<size_t>(LoadThreads(), stored.size());
-  std::vector<std::thread> helpers;
-  for (size_t t = 1; t < threads; ++t) {
-    try {
-      helpers.emplace_back(load_stored);
-    } catch (const std::system_error&) {
-      break;  // no more threads to be had: the ones started (and this one) do it all
-    }
-  }
-  load_stored();
-  for (std::thread& t : helpers) t.join();
-
-  for (size_t i = 0; i < n_pieces; ++i) {
-    const PrefixMatch::Piece& piece = match.pieces[i];
-    const Tier tier = tiers[i];
-    Status s = std::move(loaded[i]);
-    if (tier != Tier::kDevice) {
-      if (s.IsCorruption()) {
-        if (tier == Tier::kDisk) {
-          DropCorrupt(model, piece.hash, s);
-        } else {
-          ++counters_.corrupt_blocks;
-          std::fprintf(stderr, "kvstash: warning: peer sent a corrupt block %s: %s\n",
-                       piece.hash.ToHex().c_str(), s.ToString().c_str());
-        }
-        ++result.corrupt_blocks;
-      }
-      // The peer going away mid-load is a miss like any other.
-      // So is a blob the writer deleted after a read-only view was opened.
-      if ((tier == Tier::kRemote || options_.read_only) && s.IsIOError()) {
-        s = Status::NotFound(s.message());
-      }
-    }
-    if (!s.ok()) {
-      // Corrupt, gone meanwhile, or written by a newer kvstash: the prefix
-      // ends here and the caller prefills the rest. I/O and usage errors surface.
-      if (!s.IsCorruption() && !s.IsNotFound() && !s.IsNotSupported()) return s;
-      break;  // the prefix ends here: the caller prefills the rest
-    }
-    if (keeps[i]) keeps[i]();
-    RecordAccess(model, piece.hash);
-    result.tokens = piece.p0 + piece.n;
-    (tier == Tier::kDevice ? result.device_tokens
-     : tier == Tier::kDisk ? result.disk_tokens
-                           : result.remote_tokens) += piece.n;
-  }
-  counters_.hit_tokens_device += result.device_tokens;
-  counters_.hit_tokens_disk += result.disk_tokens;
-  counters_.hit_tokens_remote += result.remote_tokens;
-  counters_.miss_tokens += tokens.size() - result.tokens;
-  return result;
 }
 
 void Store::ForgetPending(const CachedBlockPtr& block) {

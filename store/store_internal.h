@@ -1,0 +1,53 @@
+// Parts of Store shared by its implementation files (store.cc, the Open,
+// Match, Insert and lifecycle side; store_load.cc, the Load side;
+// store_logits.cc). Not part of the module's public face.
+#ifndef KVSTASH_STORE_STORE_INTERNAL_H_
+#define KVSTASH_STORE_STORE_INTERNAL_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "serde/block_codec.h"
+#include "store/store.h"
+
+namespace kvstash {
+
+// Unix time in milliseconds (created and last-access times of blocks).
+inline uint64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Decoders (zstd contexts + a blob buffer) reused across loads and threads:
+// each is used by one thread at a time.
+class Store::DecoderPool {
+ public:
+  struct Decoder {
+    BlockCodec codec;
+    std::string blob;
+  };
+  std::unique_ptr<Decoder> Take() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (free_.empty()) return std::make_unique<Decoder>();
+    auto d = std::move(free_.back());
+    free_.pop_back();
+    return d;
+  }
+  void Return(std::unique_ptr<Decoder> d) {
+    std::lock_guard<std::mutex> lock(mu_);
+    free_.push_back(std::move(d));
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Decoder>> free_;
+};
+
+}  // namespace kvstash
+
+#endif  // KVSTASH_STORE_STORE_INTERNAL_H_
