@@ -117,16 +117,15 @@ Result<at::Tensor> Engine::Prefill(const std::vector<int32_t>& tokens, PrefillSt
   return logits;
 }
 
+bool Engine::Inserts() const { return store_ && options_.insert && !store_->options().read_only; }
+
 Result<InsertResult> Engine::InsertPrefix(const std::vector<int32_t>& tokens) {
-  if (!store_ || !options_.insert || store_->options().read_only || tokens.empty()) {
-    return InsertResult{};
-  }
+  if (!Inserts() || tokens.empty()) return InsertResult{};
   return store_->Insert(model_id_, tokens, cache_);
 }
 
 Status Engine::InsertLogits(const std::vector<int32_t>& tokens, const at::Tensor& logits) {
-  if (!store_ || !options_.insert || store_->options().read_only) return Status::OK();
-  return store_->InsertLogits(model_id_, tokens, logits);
+  return Inserts() ? store_->InsertLogits(model_id_, tokens, logits) : Status::OK();
 }
 
 Result<Generation> Engine::Generate(const std::vector<int32_t>& prompt,

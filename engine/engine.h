@@ -100,6 +100,8 @@ class Engine {
   Engine(const LlamaModel* model, Store* store, const EngineOptions& options)
       : model_(model), store_(store), options_(options) {}
   Status EnsureCapacity(size_t positions);
+  // Whether requests store what they computed (a store, insert on, writable).
+  bool Inserts() const;
   Result<InsertResult> InsertPrefix(const std::vector<int32_t>& tokens);
   // Keeps the logits after `tokens` in the store (Store::InsertLogits).
   Status InsertLogits(const std::vector<int32_t>& tokens, const at::Tensor& logits);

@@ -15,6 +15,8 @@
 #include <iterator>
 #include <mutex>
 #include <random>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "serde/le_coding.h"
 #include "store/rocks_status_internal.h"
@@ -49,16 +51,11 @@ std::string ChildKey(const ModelId& model, const BlockHash& parent, const BlockH
   return key;
 }
 
-// "logits/" + model + parent, the prefix of every record whose parent is `parent`.
-std::string LogitsPrefix(const ModelId& model, const BlockHash& parent) {
-  std::string key = kLogitsKeyPrefix;
-  model.AppendTo(&key);
-  parent.AppendTo(&key);
-  return key;
-}
-
+// "logits/" + model + parent + tail.
 std::string LogitsKeyOf(const LogitsKey& k) {
-  std::string key = LogitsPrefix(k.model, k.parent);
+  std::string key = kLogitsKeyPrefix;
+  k.model.AppendTo(&key);
+  k.parent.AppendTo(&key);
   k.tail.AppendTo(&key);
   return key;
 }
@@ -427,44 +424,33 @@ Status DiskTier::ForEachLogits(const std::optional<ModelId>& model,
   return FromRocks(it->status(), "list logits records");
 }
 
-namespace {
-// Adds to `batch` the deletion of every logits record whose parent is `parent`.
-Status DeleteLogitsOfParent(rocksdb::DB* db, const ModelId& model, const BlockHash& parent,
-                            rocksdb::WriteBatch* batch) {
-  const std::string prefix = LogitsPrefix(model, parent);
-  const std::string upper = PrefixEnd(prefix);
-  rocksdb::Slice upper_slice(upper);
-  rocksdb::ReadOptions ro;
-  ro.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro));
-  for (it->Seek(prefix); it->Valid(); it->Next()) batch->Delete(it->key());
-  return FromRocks(it->status(), "list logits of " + parent.ToHex());
-}
-}  // namespace
-
 Status DiskTier::DeleteBlock(const ModelId& model, const BlockHash& hash, const BlockHash& parent) {
-  rocksdb::WriteBatch batch;
-  std::string key = BlockKey(model, hash);
-  batch.Delete(impl_->blocks, key);
-  batch.Delete(impl_->meta, key);
-  batch.Delete(impl_->children, ChildKey(model, parent, hash));
-  KVSTASH_RETURN_IF_ERROR(DeleteLogitsOfParent(impl_->db.get(), model, hash, &batch));
-  return FromRocks(impl_->db->Write(rocksdb::WriteOptions(), &batch),
-                   "delete block " + hash.ToHex());
+  return DeleteBlocks({{model, hash, parent}});
 }
 
 Status DiskTier::DeleteBlocks(const std::vector<DiskBlockDelete>& blocks) {
   if (blocks.empty()) return Status::OK();
   rocksdb::WriteBatch batch;
+  std::unordered_map<ModelId, std::unordered_set<BlockHash, Hash128Hasher>, Hash128Hasher> deleted;
   for (const DiskBlockDelete& b : blocks) {
     std::string key = BlockKey(b.model, b.hash);
     batch.Delete(impl_->blocks, key);
     batch.Delete(impl_->meta, key);
     batch.Delete(impl_->children, ChildKey(b.model, b.parent, b.hash));
-    KVSTASH_RETURN_IF_ERROR(DeleteLogitsOfParent(impl_->db.get(), b.model, b.hash, &batch));
+    deleted[b.model].insert(b.hash);
   }
-  return FromRocks(impl_->db->Write(rocksdb::WriteOptions(), &batch),
-                   "delete " + std::to_string(blocks.size()) + " blocks from " + path());
+  // The logits records whose parent goes too: one pass over each model's
+  // records (few: one per stored prompt), not a seek per deleted block.
+  for (const auto& [model, hashes] : deleted) {
+    KVSTASH_RETURN_IF_ERROR(ForEachLogits(model, [&](const LogitsKey& key, std::string_view) {
+      if (hashes.count(key.parent)) batch.Delete(LogitsKeyOf(key));
+      return true;
+    }));
+  }
+  const std::string what =
+      blocks.size() == 1 ? "delete block " + blocks[0].hash.ToHex()
+                         : "delete " + std::to_string(blocks.size()) + " blocks from " + path();
+  return FromRocks(impl_->db->Write(rocksdb::WriteOptions(), &batch), what);
 }
 
 Status DiskTier::DeleteModel(const ModelId& model) {

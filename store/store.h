@@ -269,8 +269,9 @@ class Store {
   Result<std::optional<LogitsKey>> LogitsKeyFor(const ModelId& model,
                                                 const std::vector<int32_t>& tokens);
   void MemoizeLogits(const LogitsKey& key, const at::Tensor& logits);
-  // Queues, behind everything queued so far, the writing of every memoized
-  // record whose parent block is then on disk and that is not there yet.
+  // kOnEvict: queues, behind everything queued so far, the writing of every
+  // memoized record whose parent block is then on disk and that is not there
+  // yet (write-through wrote them behind their blocks already).
   void KeepMemoizedLogits();
   void RecordAccess(const ModelId& model, const BlockHash& hash);
   Status FlushAccessRecords();

@@ -82,6 +82,9 @@ Status Store::InsertLogits(const ModelId& model, const std::vector<int32_t>& tok
 }
 
 void Store::KeepMemoizedLogits() {
+  // Under write-through every record was written behind its blocks already;
+  // only kOnEvict can hold records whose blocks Close() is writing now.
+  if (options_.spill_policy != SpillPolicy::kOnEvict) return;
   if (!disk_ || disk_->read_only() || !writer_) return;
   std::vector<std::pair<LogitsKey, at::Tensor>> entries;
   {

@@ -137,6 +137,28 @@ Status WriteFileSynced(const std::string& path, const std::vector<std::string>& 
   return Status::OK();
 }
 
+// Reads the parts of a file written by WriteFileSynced(`parts`), one pread
+// per part into `*buf` (reused), calling `fn(i, bytes)` for each.
+template <typename Fn>
+Status ReadParts(const std::string& path, const std::vector<std::string>& parts, std::string* buf,
+                 Fn&& fn) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return PosixError("open", path);
+  Status s;
+  off_t offset = 0;
+  for (size_t i = 0; i < parts.size() && s.ok(); ++i) {
+    buf->resize(parts[i].size());
+    if (pread(fd, buf->data(), buf->size(), offset) != static_cast<ssize_t>(buf->size())) {
+      s = PosixError("short read of", path);
+    } else {
+      s = fn(i, *buf);
+    }
+    offset += static_cast<off_t>(parts[i].size());
+  }
+  close(fd);
+  return s;
+}
+
 // Builds and owns every case and the buffers they use.
 class StoreBench {
  public:
@@ -158,7 +180,6 @@ class StoreBench {
   }
   Status CheckFlat(const char* what) const;
   Status CheckTarget() const;
-  Status ReadBlob(int fd, size_t i, const std::vector<std::string>& parts, std::string* out) const;
   void AddLimits();
   void AddCodec(Codec codec, int level);
   Status AddDisk();
@@ -199,18 +220,6 @@ Status StoreBench::CheckTarget() const {
         return Status::Corruption("load: wrong KV at block " + std::to_string(i));
       }
     }
-  }
-  return Status::OK();
-}
-
-// Reads part i of a file holding `parts` back to back.
-Status StoreBench::ReadBlob(int fd, size_t i, const std::vector<std::string>& parts,
-                            std::string* out) const {
-  off_t offset = 0;
-  for (size_t k = 0; k < i; ++k) offset += static_cast<off_t>(parts[k].size());
-  out->resize(parts[i].size());
-  if (pread(fd, out->data(), out->size(), offset) != static_cast<ssize_t>(out->size())) {
-    return Status::IOError("short read");
   }
   return Status::OK();
 }
@@ -398,12 +407,8 @@ Status StoreBench::AddDisk() {
   KVSTASH_RETURN_IF_ERROR(reopen_get_tier());  // reads come from files, not the memtable
 
   auto file_read = [this, get_file]() -> Status {
-    const int fd = open(get_file.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return PosixError("open", get_file);
-    Status s;
-    for (size_t i = 0; i < blobs_.size() && s.ok(); ++i) s = ReadBlob(fd, i, blobs_, &scratch_);
-    close(fd);
-    return s;
+    return ReadParts(get_file, blobs_, &scratch_,
+                     [](size_t, const std::string&) { return Status::OK(); });
   };
   auto tier_get = [this]() -> Status {
     for (const DiskBlockWrite& w : writes_) {
@@ -448,18 +453,14 @@ Status StoreBench::AddDisk() {
     read_decompress.bytes = kv_.raw_bytes;
     read_decompress.prepare = cases_[0].prepare;
     read_decompress.pass = [this, zstd_file, store_level]() -> Status {
-      const std::vector<std::string>& frames = zstd_frames_[store_level];
-      const int fd = open(zstd_file.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0) return PosixError("open", zstd_file);
-      Status s;
-      for (size_t i = 0; i < frames.size() && s.ok(); ++i) {
-        s = ReadBlob(fd, i, frames, &scratch_);
-        const size_t n = ZSTD_decompressDCtx(zstd_.d, flat_.data() + offsets_[i], kv_.raw[i].size(),
-                                             scratch_.data(), scratch_.size());
-        if (s.ok() && n != kv_.raw[i].size()) s = Status::Corruption("zstd alone: bad frame");
-      }
-      close(fd);
-      return s;
+      return ReadParts(
+          zstd_file, zstd_frames_[store_level], &scratch_,
+          [this](size_t i, const std::string& frame) {
+            const size_t n = ZSTD_decompressDCtx(zstd_.d, flat_.data() + offsets_[i],
+                                                 kv_.raw[i].size(), frame.data(), frame.size());
+            return n == kv_.raw[i].size() ? Status::OK()
+                                          : Status::Corruption("zstd alone: bad frame");
+          });
     };
     read_decompress.check = [this] { return CheckFlat("file read + zstd"); };
     const int limit = Add(std::move(read_decompress));

@@ -9,6 +9,7 @@
 
 #include "store/disk_tier.h"
 #include "store/store.h"
+#include "tests/store/store_open_util.h"
 #include "tests/store/store_test_util.h"
 #include "tests/test_util.h"
 
@@ -17,6 +18,7 @@ namespace {
 
 using testing::Iota;
 using testing::MakeKv;
+using testing::OpenCpuStore;
 using testing::TempDir;
 using testing::TestModel;
 
@@ -51,15 +53,6 @@ std::unique_ptr<DiskTier> OpenDisk(const std::string& path, bool read_only = fal
   auto disk = DiskTier::Open(options);
   EXPECT_TRUE(disk.ok()) << disk.status().ToString();
   return disk.ok() ? std::move(disk).value() : nullptr;
-}
-
-std::unique_ptr<Store> OpenStore(const std::string& path) {
-  StoreOptions options;
-  options.path = path;
-  options.device = "cpu";
-  auto store = Store::Open(options);
-  EXPECT_TRUE(store.ok()) << store.status().ToString();
-  return store.ok() ? std::move(store).value() : nullptr;
 }
 
 TEST(CountersRecordTest, GoldenBytes) {
@@ -159,7 +152,7 @@ TEST(StoreCountersTest, SessionsAddUpAcrossCloseAndReopen) {
   const auto other = Iota(20, 1000);
   StoreStats first, second;
   {
-    auto store = OpenStore(dir.path());
+    auto store = OpenCpuStore(dir.path());
     ASSERT_NE(store, nullptr);
     auto model = store->RegisterModel(desc).value();
     auto dst = MakeKv(desc, {}, 64);
@@ -182,7 +175,7 @@ TEST(StoreCountersTest, SessionsAddUpAcrossCloseAndReopen) {
     EXPECT_EQ(persisted->blocks_inserted, 3u);
   }
   {
-    auto store = OpenStore(dir.path());
+    auto store = OpenCpuStore(dir.path());
     ASSERT_NE(store, nullptr);
     auto model = store->RegisterModel(desc).value();
     auto dst = MakeKv(desc, {}, 64);
@@ -211,7 +204,7 @@ TEST(StoreCountersTest, ConcurrentFlushesCountEachLoadOnce) {
   TempDir dir;
   const auto desc = TestModel();
   const auto tokens = Iota(16);
-  auto store = OpenStore(dir.path());
+  auto store = OpenCpuStore(dir.path());
   ASSERT_NE(store, nullptr);
   auto model = store->RegisterModel(desc).value();
   ASSERT_OK(store->Insert(model, tokens, MakeKv(desc, tokens, 16)).status());
@@ -262,7 +255,7 @@ TEST(StoreCountersTest, UnreadableRecordIsLeftAloneAndDoesNotFailFlush) {
   newer[0] = 2;
   PutRawCounters(dir.path(), newer);
   {
-    auto store = OpenStore(dir.path());
+    auto store = OpenCpuStore(dir.path());
     ASSERT_NE(store, nullptr);
     auto model = store->RegisterModel(desc).value();
     auto dst = MakeKv(desc, {}, 16);

@@ -6,6 +6,7 @@
 
 #include "store/disk_tier.h"
 #include "store/store.h"
+#include "tests/store/store_open_util.h"
 #include "tests/store/store_test_util.h"
 #include "tests/test_util.h"
 
@@ -14,22 +15,14 @@ namespace {
 
 using testing::Iota;
 using testing::MakeKv;
+using testing::OpenCpuStore;
 using testing::TempDir;
 using testing::TestModel;
-
-std::unique_ptr<Store> OpenStore(const std::string& path) {
-  StoreOptions options;
-  options.path = path;
-  options.device = "cpu";
-  auto store = Store::Open(options);
-  EXPECT_TRUE(store.ok()) << store.status().ToString();
-  return store.ok() ? std::move(store).value() : nullptr;
-}
 
 class LogitsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store_ = OpenStore(dir_.path());
+    store_ = OpenCpuStore(dir_.path());
     ASSERT_NE(store_, nullptr);
     auto model = store_->RegisterModel(desc_);
     ASSERT_OK(model.status());
@@ -105,12 +98,8 @@ TEST_F(LogitsTest, ARecordWithoutItsBlocksStaysInMemory) {
 TEST_F(LogitsTest, OnEvictStoreKeepsRecordsAtClose) {
   ASSERT_OK(store_->Close());
   store_.reset();
-  StoreOptions options;
-  options.path = dir_.path();
-  options.device = "cpu";
-  options.spill_policy = SpillPolicy::kOnEvict;
   {
-    auto store = Store::Open(options).value();
+    auto store = OpenCpuStore(dir_.path(), 1ull << 30, SpillPolicy::kOnEvict);
     const auto prompt = Iota(40);
     ASSERT_OK(store->Insert(model_, prompt, MakeKv(desc_, prompt, prompt.size())).status());
     ASSERT_OK(store->InsertLogits(model_, prompt, logits_));

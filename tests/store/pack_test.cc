@@ -8,6 +8,7 @@
 
 #include "serde/hash128.h"
 #include "store/store.h"
+#include "tests/store/store_open_util.h"
 #include "tests/store/store_test_util.h"
 #include "tests/test_util.h"
 
@@ -16,19 +17,10 @@ namespace {
 
 using testing::Iota;
 using testing::MakeKv;
+using testing::OpenCpuStore;
 using testing::PrefixEqual;
 using testing::TempDir;
 using testing::TestModel;
-
-std::unique_ptr<Store> OpenStore(const std::string& dir) {
-  StoreOptions options;
-  options.path = dir;
-  options.device = "cpu";
-  options.device_budget_bytes = 0;  // loads come from disk
-  auto store = Store::Open(options);
-  EXPECT_OK(store.status());
-  return store.ok() ? std::move(store).value() : nullptr;
-}
 
 uint64_t BlockCount(DiskTier* disk) {
   uint64_t n = 0;
@@ -40,7 +32,7 @@ uint64_t BlockCount(DiskTier* disk) {
 class PackTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    source_ = OpenStore(src_.path());
+    source_ = OpenCpuStore(src_.path(), /*device_budget=*/0);
     ASSERT_NE(source_, nullptr);
     auto model = source_->RegisterModel(desc_);
     ASSERT_OK(model.status());
@@ -62,7 +54,7 @@ class PackTest : public ::testing::Test {
     return result.ok() ? Status::OK() : result.status();
   }
   void ExpectLoads(const std::vector<int32_t>& tokens, size_t expected) {
-    auto store = OpenStore(dst_.path());
+    auto store = OpenCpuStore(dst_.path(), /*device_budget=*/0);
     ASSERT_NE(store, nullptr);
     ASSERT_OK(store->RegisterModel(desc_).status());
     auto match = store->Match(model_, tokens);
@@ -155,7 +147,7 @@ TEST_F(PackTest, LogitsRecordsTravelWithTheirPrompts) {
   EXPECT_EQ(parsed->logits.size(), 2u);
   ASSERT_OK(ImportInto(*pack));
   {
-    auto store = OpenStore(dst_.path());
+    auto store = OpenCpuStore(dst_.path(), /*device_budget=*/0);
     ASSERT_OK(store->RegisterModel(desc_).status());
     auto got = store->LoadLogits(model_, a_);
     ASSERT_OK(got.status());

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "store/disk_tier.h"
+#include "tests/store/store_open_util.h"
 #include "tests/store/store_test_util.h"
 #include "tests/test_util.h"
 
@@ -14,21 +15,10 @@ namespace {
 
 using testing::Iota;
 using testing::MakeKv;
+using testing::OpenCpuStore;
 using testing::PrefixEqual;
 using testing::TempDir;
 using testing::TestModel;
-
-std::unique_ptr<Store> OpenStore(const std::string& path, uint64_t device_budget = 1ull << 30,
-                                 SpillPolicy policy = SpillPolicy::kWriteThrough) {
-  StoreOptions options;
-  options.path = path;
-  options.device = "cpu";
-  options.device_budget_bytes = device_budget;
-  options.spill_policy = policy;
-  auto store = Store::Open(options);
-  EXPECT_TRUE(store.ok()) << store.status().ToString();
-  return store.ok() ? std::move(store).value() : nullptr;
-}
 
 TEST(StoreTest, InsertCloseReopenLoadsEqualBytes) {
   TempDir dir;
@@ -36,7 +26,7 @@ TEST(StoreTest, InsertCloseReopenLoadsEqualBytes) {
   const auto tokens = Iota(100);  // 6 full blocks of 16 and a partial of 4
   const auto kv = MakeKv(desc, tokens, 128);
   {
-    auto store = OpenStore(dir.path());
+    auto store = OpenCpuStore(dir.path());
     ASSERT_NE(store, nullptr);
     auto model = store->RegisterModel(desc);
     ASSERT_OK(model.status());
@@ -46,7 +36,7 @@ TEST(StoreTest, InsertCloseReopenLoadsEqualBytes) {
     EXPECT_EQ(ins->tokens_stored, 100u);
     ASSERT_OK(store->Close());
   }
-  auto store = OpenStore(dir.path());
+  auto store = OpenCpuStore(dir.path());
   ASSERT_NE(store, nullptr);
   auto model = store->RegisterModel(desc);
   ASSERT_OK(model.status());
@@ -65,7 +55,7 @@ TEST(StoreTest, InsertCloseReopenLoadsEqualBytes) {
 TEST(StoreTest, ExactRepeatReusesEverythingFromDevice) {
   TempDir dir;
   const auto desc = TestModel(DType::kBF16);
-  auto store = OpenStore(dir.path());
+  auto store = OpenCpuStore(dir.path());
   auto model = store->RegisterModel(desc);
   ASSERT_OK(model.status());
   const auto tokens = Iota(37);  // 2 full blocks + 5
@@ -84,7 +74,7 @@ TEST(StoreTest, ExactRepeatReusesEverythingFromDevice) {
 TEST(StoreTest, ExtendingAndDivergingPromptsReuseExactlyTheSharedPrefix) {
   TempDir dir;
   const auto desc = TestModel();
-  auto store = OpenStore(dir.path());
+  auto store = OpenCpuStore(dir.path());
   auto model = store->RegisterModel(desc).value();
   const auto base = Iota(37);
   ASSERT_OK(store->Insert(model, base, MakeKv(desc, base, 64)).status());
@@ -117,7 +107,7 @@ TEST(StoreTest, ExtendingAndDivergingPromptsReuseExactlyTheSharedPrefix) {
 TEST(StoreTest, SharedPrefixIsStoredOnce) {
   TempDir dir;
   const auto desc = TestModel();
-  auto store = OpenStore(dir.path());
+  auto store = OpenCpuStore(dir.path());
   auto model = store->RegisterModel(desc).value();
   auto a = Iota(64);  // 4 blocks
   auto b = Iota(64);
@@ -144,7 +134,7 @@ TEST(StoreTest, SharedPrefixIsStoredOnce) {
 
 TEST(StoreTest, AnotherModelReusesNothing) {
   TempDir dir;
-  auto store = OpenStore(dir.path());
+  auto store = OpenCpuStore(dir.path());
   const auto tokens = Iota(40);
   auto m1 = store->RegisterModel(TestModel()).value();
   ASSERT_OK(store->Insert(m1, tokens, MakeKv(TestModel(), tokens, 64)).status());
@@ -165,7 +155,7 @@ TEST(StoreTest, AnotherModelReusesNothing) {
 
 TEST(StoreTest, UnregisteredModelIsNotFound) {
   TempDir dir;
-  auto store = OpenStore(dir.path());
+  auto store = OpenCpuStore(dir.path());
   auto m = store->Match(ModelId{1, 2}, Iota(10));
   EXPECT_TRUE(m.status().IsNotFound()) << m.status().ToString();
 }
@@ -206,7 +196,7 @@ TEST(StoreTest, SmallDeviceBudgetSpillsAndLoadsBackFromDisk) {
   for (SpillPolicy policy : {SpillPolicy::kWriteThrough, SpillPolicy::kOnEvict}) {
     SCOPED_TRACE(policy == SpillPolicy::kOnEvict ? "on_evict" : "write_through");
     TempDir sub;
-    auto store = OpenStore(sub.path(), 2 * block_bytes, policy);
+    auto store = OpenCpuStore(sub.path(), 2 * block_bytes, policy);
     auto model = store->RegisterModel(desc).value();
     const auto tokens = Iota(160);  // 10 blocks, only 2 fit in device memory
     const auto kv = MakeKv(desc, tokens, 160);
@@ -228,13 +218,13 @@ TEST(StoreTest, OnEvictPolicyPersistsEverythingAtClose) {
   const auto tokens = Iota(50);
   const auto kv = MakeKv(desc, tokens, 64);
   {
-    auto store = OpenStore(dir.path(), 1ull << 30, SpillPolicy::kOnEvict);
+    auto store = OpenCpuStore(dir.path(), 1ull << 30, SpillPolicy::kOnEvict);
     auto model = store->RegisterModel(desc).value();
     ASSERT_OK(store->Insert(model, tokens, kv).status());
     ASSERT_OK(store->Flush());
     EXPECT_EQ(store->Stats().disk_blocks_written, 0u);  // nothing evicted yet
   }
-  auto store = OpenStore(dir.path());
+  auto store = OpenCpuStore(dir.path());
   auto model = store->RegisterModel(desc).value();
   auto dst = MakeKv(desc, {}, 64);
   auto loaded = store->Load(model, tokens, dst);
@@ -251,7 +241,7 @@ TEST(StoreTest, GarbageOnDiskIsAMissCountedAndDropped) {
   ModelId model;
   BlockHash victim;
   {
-    auto store = OpenStore(dir.path());
+    auto store = OpenCpuStore(dir.path());
     model = store->RegisterModel(desc).value();
     ASSERT_OK(store->Insert(model, tokens, kv).status());
     victim = store->Match(model, tokens)->pieces[2].hash;
@@ -266,7 +256,7 @@ TEST(StoreTest, GarbageOnDiskIsAMissCountedAndDropped) {
     DiskBlockWrite w{model, victim, disk->GetMeta(model, victim).value(), blob};
     ASSERT_OK(disk->PutBlocks({w}, true));
   }
-  auto store = OpenStore(dir.path());
+  auto store = OpenCpuStore(dir.path());
   model = store->RegisterModel(desc).value();
   auto dst = MakeKv(desc, {}, 64);
   auto loaded = store->Load(model, tokens, dst);
@@ -295,7 +285,7 @@ TEST(StoreTest, CorruptMiddleBlockEndsThePrefixWithAnyNumberOfLoadThreads) {
     ModelId model;
     BlockHash victim;
     {
-      auto store = OpenStore(dir.path());
+      auto store = OpenCpuStore(dir.path());
       model = store->RegisterModel(desc).value();
       ASSERT_OK(store->Insert(model, tokens, kv).status());
       victim = store->Match(model, tokens)->pieces[5].hash;
@@ -332,7 +322,7 @@ TEST(StoreTest, SecondReadWriteOpenIsBusyAndReadOnlyWorks) {
   TempDir dir;
   const auto desc = TestModel();
   const auto tokens = Iota(32);
-  auto writer = OpenStore(dir.path());
+  auto writer = OpenCpuStore(dir.path());
   auto model = writer->RegisterModel(desc).value();
   ASSERT_OK(writer->Insert(model, tokens, MakeKv(desc, tokens, 32)).status());
   ASSERT_OK(writer->Flush());
@@ -359,7 +349,7 @@ TEST(StoreTest, SecondReadWriteOpenIsBusyAndReadOnlyWorks) {
 TEST(StoreTest, ViewOfTheWrongShapeIsRejectedWithBothValues) {
   TempDir dir;
   const auto desc = TestModel();
-  auto store = OpenStore(dir.path());
+  auto store = OpenCpuStore(dir.path());
   auto model = store->RegisterModel(desc).value();
   auto wrong = desc;
   wrong.head_dim = 8;
@@ -375,7 +365,7 @@ TEST(StoreTest, ConcurrentInsertsAndLoadsOfOverlappingPrefixes) {
   TempDir dir;
   const auto desc = testing::TestModel(DType::kBF16);
   // A small device budget so eviction, spill and promotion all run too.
-  auto store = OpenStore(dir.path(), 6 * testing::ShapeOf(desc).RawBytes(16));
+  auto store = OpenCpuStore(dir.path(), 6 * testing::ShapeOf(desc).RawBytes(16));
   auto model = store->RegisterModel(desc).value();
   // Sequences share a 40-token prefix and diverge after it.
   auto make_tokens = [](int t, int i) {
