@@ -116,6 +116,14 @@ TEST(CliBenchTest, StoreMeasuresEveryCodecAndTheDiskTierAgainstLimits) {
     }
     EXPECT_NEAR(row["fraction"].get<double>(),
                 row["gbps"].get<double>() / row["limit_gbps"].get<double>(), 1e-9);
+    // The limit is a case measured in this run: its own row, same GB/s.
+    bool limit_measured = false;
+    for (const auto& other : j["results"]) {
+      if (other["name"] == row["limit"] && other["group"] == "limit") {
+        limit_measured = other["gbps"] == row["limit_gbps"];
+      }
+    }
+    EXPECT_TRUE(limit_measured) << name << " names limit " << row["limit"];
     if (group == "codec" && row.contains("codec")) {
       EXPECT_EQ(row["bytes"], raw_bytes) << name;
       EXPECT_GT(row["ratio"].get<double>(), 0.9) << name;
