@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -81,7 +82,7 @@ c10::Device LlamaModel::device() const { return embed_.device(); }
 BlockShape LlamaModel::kv_shape() const {
   return BlockShape{static_cast<uint32_t>(config_.num_layers),
                     static_cast<uint32_t>(config_.num_kv_heads),
-                    static_cast<uint32_t>(config_.head_dim), dtype_};
+                    static_cast<uint32_t>(config_.head_dim), kv_dtype_};
 }
 
 Result<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& dir,
@@ -100,7 +101,7 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& dir,
 
 Status LlamaModel::LoadWeights(const ModelLoadOptions& options) {
   const ModelConfig& c = config_;
-  dtype_ = options.dtype.value_or(c.dtype);
+  kv_dtype_ = options.kv_dtype.value_or(c.dtype);
   return CatchTorch("load weights", [&]() -> Status {
     c10::Device device("cpu");
     if (options.device == "auto") {
@@ -108,13 +109,16 @@ Status LlamaModel::LoadWeights(const ModelLoadOptions& options) {
     } else {
       device = c10::Device(options.device);
     }
-    if (dtype_ == DType::kF16 && device.is_cpu()) dtype_ = DType::kBF16;
     if (options.threads > 0) {
       at::set_num_threads(options.threads);
     } else {
       at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
     }
-    KVSTASH_ASSIGN_OR_RETURN(c10::ScalarType compute, ToScalarType(dtype_));
+    // After the thread count: the probe measures the kernels as they will run.
+    KVSTASH_ASSIGN_OR_RETURN(compute_,
+                             ChooseComputeDType(options.compute_dtype, kv_dtype_, device.is_cpu()));
+    KVSTASH_ASSIGN_OR_RETURN(c10::ScalarType compute, ToScalarType(compute_.dtype));
+    const auto convert_start = std::chrono::steady_clock::now();
 
     auto get = [&](const std::string& name, std::vector<int64_t> shape) -> Result<at::Tensor> {
       KVSTASH_ASSIGN_OR_RETURN(TensorView v, weights_->Get(name));
@@ -127,6 +131,7 @@ Status LlamaModel::LoadWeights(const ModelLoadOptions& options) {
           at::from_blob(const_cast<char*>(v.data), v.shape, at::TensorOptions().dtype(stored));
       if (stored != compute) t = t.to(compute);
       if (!device.is_cpu()) t = t.to(device);
+      if (stored != compute || !device.is_cpu()) converted_weight_bytes_ += t.nbytes();
       return t;
     };
     auto get_optional = [&](const std::string& name, std::vector<int64_t> shape) {
@@ -169,6 +174,11 @@ Status LlamaModel::LoadWeights(const ModelLoadOptions& options) {
     inv_freq_ = at::from_blob(inv.data(), {static_cast<int64_t>(inv.size())}, at::kFloat)
                     .clone()
                     .to(device);
+    weights_convert_ms_ = converted_weight_bytes_ == 0
+                              ? 0
+                              : std::chrono::duration<double, std::milli>(
+                                    std::chrono::steady_clock::now() - convert_start)
+                                    .count();
     return Status::OK();
   });
 }
@@ -185,7 +195,10 @@ ModelDescription LlamaModel::Describe(uint32_t block_tokens) const {
   d.vocab_size = static_cast<uint32_t>(c.vocab_size);
   d.rope_theta = c.rope_theta;
   d.rope_scaling = c.RopeScalingText();
-  d.kv_dtype = dtype_;
+  d.kv_dtype = kv_dtype_;
+  // Stores written before compute and KV dtypes were separate always had
+  // them equal: only a differing compute dtype adds a line, so their ids hold.
+  if (compute_.dtype != kv_dtype_) d.extra["compute_dtype"] = DTypeName(compute_.dtype);
   d.block_tokens = block_tokens;
   d.tokenizer_digest = tokenizer_digest_.IsZero() ? "" : tokenizer_digest_.ToHex();
   d.weights_digest = weights_digest_.ToHex();
@@ -226,8 +239,11 @@ at::Tensor LlamaModel::Attention(const Layer& layer, size_t index, const at::Ten
       cache.values[index].dim() == 4 ? cache.values[index][0] : cache.values[index];
   k_cache.narrow(1, pos, n).copy_(k);
   v_cache.narrow(1, pos, n).copy_(v);
-  at::Tensor keys = k_cache.narrow(1, 0, total);  // [nkv, total, hd]
-  at::Tensor values = v_cache.narrow(1, 0, total);
+  // Attention reads every position back from the cache, the chunk's own
+  // included: with a KV dtype narrower than the compute dtype, cold and warm
+  // (K/V loaded from the store) then see the same rounded values.
+  at::Tensor keys = k_cache.narrow(1, 0, total).to(q.scalar_type());  // [nkv, total, hd]
+  at::Tensor values = v_cache.narrow(1, 0, total).to(q.scalar_type());
 
   // Grouped-query attention without expanding K/V: the `group` query heads
   // sharing a KV head are stacked along the token axis, and each KV head is

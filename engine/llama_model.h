@@ -1,11 +1,14 @@
 // LlamaModel: a Llama-family decoder (Llama, Qwen2, Mistral) on libtorch,
 // loaded from a Hugging Face model directory.
 //
-// Computes in the checkpoint's dtype where the CPU supports it: f32 and bf16
-// as is; f16 checkpoints compute in bf16 on the CPU (libtorch 1.13 lacks f16
-// kernels such as silu there) and f16 on CUDA. The KV cache has the compute
-// dtype. Weights whose dtype already matches are used in place from the
-// memory-mapped safetensors (no copy).
+// The KV cache (and what the store keeps) has the checkpoint's dtype. The
+// arithmetic has the compute dtype (engine/compute_dtype.h): by default the
+// KV dtype where that is fast, f32 on CPUs whose bf16 matmul is not
+// accelerated. K/V are computed in the compute dtype, rounded into the cache,
+// and attention always reads them back from the cache, so a warm start (K/V
+// from the store) computes exactly what a cold one does. Weights are
+// converted to the compute dtype once, at load; weights whose dtype already
+// matches are used in place from the memory-mapped safetensors (no copy).
 //
 // Thread-safety: Forward() calls on distinct caches may run concurrently;
 // libtorch parallelizes each call internally.
@@ -19,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/compute_dtype.h"
 #include "engine/model_config.h"
 #include "serde/block_codec.h"
 #include "serde/hash128.h"
@@ -31,8 +35,11 @@ namespace kvstash {
 class SafetensorsModel;
 
 struct ModelLoadOptions {
-  // Compute (and KV) dtype; default: the checkpoint's (see class comment).
-  std::optional<DType> dtype;
+  // KV cache and stored block dtype. Default: the checkpoint's.
+  std::optional<DType> kv_dtype;
+  // Dtype of the weights and the arithmetic; f16 only on CUDA. Default:
+  // nullopt, auto (ChooseComputeDType: may run a ~5-60 ms matmul probe).
+  std::optional<DType> compute_dtype;
   // Device to compute on: "cpu", "cuda", "auto" (CUDA when available).
   // Default: "auto".
   std::string device = "auto";
@@ -51,7 +58,14 @@ class LlamaModel {
   ~LlamaModel();
 
   const ModelConfig& config() const { return config_; }
-  DType dtype() const { return dtype_; }
+  DType kv_dtype() const { return kv_dtype_; }
+  DType compute_dtype() const { return compute_.dtype; }
+  // How the compute dtype was chosen (with the probe's figures under auto).
+  const ComputeChoice& compute_choice() const { return compute_; }
+  // Weights copied into the compute dtype (or onto the device) at load:
+  // their bytes and the time it took; 0 when every weight was used in place.
+  uint64_t converted_weight_bytes() const { return converted_weight_bytes_; }
+  double weights_convert_ms() const { return weights_convert_ms_; }
   c10::Device device() const;
   // Shape of this model's KV blocks.
   BlockShape kv_shape() const;
@@ -86,7 +100,10 @@ class LlamaModel {
 
   std::string dir_;
   ModelConfig config_;
-  DType dtype_ = DType::kF32;
+  DType kv_dtype_ = DType::kF32;
+  ComputeChoice compute_;
+  uint64_t converted_weight_bytes_ = 0;
+  double weights_convert_ms_ = 0;
   std::unique_ptr<SafetensorsModel> weights_;
   Hash128 weights_digest_;
   Hash128 tokenizer_digest_;

@@ -594,11 +594,12 @@ int RunStore(const StoreFlags& f) {
     return Fail("bench", status);
   }
   const std::vector<Case>& cases = bench->cases();
-  const std::string dtype = DTypeName(model->dtype());
+  const std::string dtype = DTypeName(model->kv_dtype());
   if (f.json) {
     nlohmann::ordered_json j = {{"model", BenchModelName(f.model)},
                                 {"dtype", dtype},
-                                {"threads", f.model.threads},
+                                {"compute_dtype", DTypeName(model->compute_dtype())},
+                                {"threads", f.model.load.threads},
                                 {"prompt_tokens", f.prompt_tokens},
                                 {"block_tokens", kv.block_tokens},
                                 {"blocks", kv.raw.size()},

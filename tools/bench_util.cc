@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "engine/engine.h"
 #include "engine/llama_model.h"
 #include "engine/model_maker.h"
 
@@ -21,28 +22,22 @@ void AddBenchModelFlags(CLI::App* cmd, BenchModelFlags* f) {
       ->check(CLI::IsMember(ModelPresets()))
       ->capture_default_str();
   cmd->add_option("--model", f->model, "Hugging Face model directory (instead of --preset)");
-  cmd->add_option("--dtype", f->dtype, "Compute dtype (and made model's dtype)")
-      ->check(CLI::IsMember({"f32", "bf16"}));
-  cmd->add_option("--threads", f->threads, "CPU threads (0: all cores)");
+  AddModelFlags(cmd, &f->load);
 }
 
 Result<std::unique_ptr<LlamaModel>> LoadBenchModel(const BenchModelFlags& f,
                                                    const std::string& work_dir) {
-  ModelLoadOptions load;
-  load.device = f.device;
-  load.threads = f.threads;
-  if (!f.dtype.empty()) {
-    KVSTASH_ASSIGN_OR_RETURN(DType dtype, ParseDType(f.dtype));
-    load.dtype = dtype;
-  }
+  KVSTASH_ASSIGN_OR_RETURN(ModelLoadOptions load, LoadOptionsFromFlags(f.load));
   const std::string model_dir = f.model.empty() ? work_dir + "/model" : f.model;
   if (f.model.empty()) {
     MakeModelOptions make;
     make.preset = f.preset;
-    if (load.dtype) make.dtype = *load.dtype;
+    if (load.kv_dtype) make.dtype = *load.kv_dtype;
     KVSTASH_RETURN_IF_ERROR(MakeModel(model_dir, make));
   }
-  return LlamaModel::Load(model_dir, load);
+  KVSTASH_ASSIGN_OR_RETURN(auto model, LlamaModel::Load(model_dir, load));
+  ReportComputeChoice(*model);
+  return model;
 }
 
 std::string BenchModelName(const BenchModelFlags& f) {
@@ -113,6 +108,37 @@ double Median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   const size_t n = values.size();
   return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+Result<std::unique_ptr<Store>> OpenBenchStore(const std::string& path, uint64_t device_budget,
+                                              const std::string& device,
+                                              const std::string& remote) {
+  StoreOptions options;
+  options.path = path;
+  options.device_budget_bytes = device_budget;
+  options.device = device;
+  options.remote = remote;
+  if (device_budget == 0) options.promote_on_hit = false;
+  return Store::Open(options);
+}
+
+Result<Generation> RunBenchRequest(const LlamaModel& model, Store* store,
+                                   const std::vector<int32_t>& prompt, const BenchRequest& request,
+                                   Engine* reuse) {
+  std::unique_ptr<Engine> owned;
+  Engine* engine = reuse;
+  if (!engine) {
+    EngineOptions options;
+    options.insert = request.insert;
+    options.use_stored_logits = request.use_stored_logits;
+    options.context = prompt.size() + request.new_tokens + 8;
+    KVSTASH_ASSIGN_OR_RETURN(owned, Engine::Create(&model, store, options));
+    engine = owned.get();
+  }
+  GenerateOptions gen_options;
+  gen_options.max_new_tokens = request.new_tokens;
+  gen_options.stop_at_eos = false;  // every request generates as much
+  return engine->Generate(prompt, gen_options);
 }
 
 nlohmann::json RowJson(const BenchRow& r) {

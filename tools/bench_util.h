@@ -12,19 +12,23 @@
 
 #include "serde/status.h"
 #include "tools/cli_util.h"
+#include "tools/model_flags.h"
 
 namespace kvstash {
+class Engine;
 class LlamaModel;
-}
+class Store;
+struct Generation;
+}  // namespace kvstash
 
 namespace kvstash::cli {
 
 // The model flags every bench subcommand takes: --preset (made in the work
-// dir) or --model, --dtype, --threads.
+// dir, in --kv-dtype) or --model, and the ModelFlags.
 struct BenchModelFlags {
-  std::string preset = "tiny", model, dtype;
-  int threads = 0;
-  std::string device = "cpu";
+  BenchModelFlags() { load.device = "cpu"; }
+  std::string preset = "tiny", model;
+  ModelFlags load;
 };
 void AddBenchModelFlags(CLI::App* cmd, BenchModelFlags* flags);
 
@@ -55,6 +59,24 @@ void DropPageCache(const std::string& path);
 
 double Median(std::vector<double> values);
 
+// A store for a bench: `path` "" for device memory only; device_budget 0
+// turns the device tier (and promotion into it) off.
+Result<std::unique_ptr<Store>> OpenBenchStore(const std::string& path, uint64_t device_budget,
+                                              const std::string& device,
+                                              const std::string& remote = "");
+
+struct BenchRequest {
+  size_t new_tokens = 1;          // greedy tokens to generate
+  bool insert = false;            // store what the request computes
+  bool use_stored_logits = true;  // see EngineOptions
+};
+
+// One request as a serving process runs it: a fresh engine on `store` (null:
+// no store), unless `reuse` names an engine to run it on.
+Result<Generation> RunBenchRequest(const LlamaModel& model, Store* store,
+                                   const std::vector<int32_t>& prompt, const BenchRequest& request,
+                                   Engine* reuse = nullptr);
+
 struct BenchRow {
   std::string path;
   size_t prompt_tokens = 0;
@@ -69,9 +91,10 @@ struct BenchRow {
 nlohmann::json RowJson(const BenchRow& row);
 void PrintTable(const std::vector<BenchRow>& rows);
 
-// `kvstash bench naive` (bench_naive.cc) and `kvstash bench store`
-// (bench_store.cc).
+// `kvstash bench naive` (bench_naive.cc), `kvstash bench store`
+// (bench_store.cc) and `kvstash bench workloads` (bench_workloads.cc).
 void AddBenchNaiveCommand(CLI::App& bench, Action* action);
+void AddBenchWorkloadsCommand(CLI::App& bench, Action* action);
 void AddBenchStoreCommand(CLI::App& bench, Action* action);
 
 }  // namespace kvstash::cli

@@ -40,26 +40,16 @@ struct PathResult {
   bool logits_reused = false;
 };
 
-// One timed request: a fresh engine on `store` (null: cold), one token.
-// `stored_logits`: take a fully cached prompt's logits from the store (else
-// its last token runs through the model). `logits`: receives the prompt's
-// next-token logits.
+// One timed request, one token: a fresh engine on `store` (null: cold)
+// unless `reuse`. `stored_logits`: take a fully cached prompt's logits from
+// the store (else its last token runs through the model). `logits`:
+// receives the prompt's next-token logits.
 Status Request(const LlamaModel& model, Store* store, const std::vector<int32_t>& prompt,
                PathResult* out, Engine* reuse = nullptr, bool stored_logits = true,
                at::Tensor* logits = nullptr) {
-  std::unique_ptr<Engine> owned;
-  Engine* engine = reuse;
-  if (!engine) {
-    EngineOptions options;
-    options.insert = false;  // the timed requests only read
-    options.use_stored_logits = stored_logits;
-    options.context = prompt.size() + 8;
-    KVSTASH_ASSIGN_OR_RETURN(owned, Engine::Create(&model, store, options));
-    engine = owned.get();
-  }
-  GenerateOptions gen_options;
-  gen_options.max_new_tokens = 1;
-  KVSTASH_ASSIGN_OR_RETURN(Generation gen, engine->Generate(prompt, gen_options));
+  BenchRequest request;
+  request.use_stored_logits = stored_logits;  // the timed requests only read
+  KVSTASH_ASSIGN_OR_RETURN(Generation gen, RunBenchRequest(model, store, prompt, request, reuse));
   out->ttft.push_back(gen.ttft_ms);
   out->prefill.push_back(gen.prefill.prefill_ms);
   out->load.push_back(gen.prefill.load_ms);
@@ -69,18 +59,6 @@ Status Request(const LlamaModel& model, Store* store, const std::vector<int32_t>
   out->logits_reused = gen.prefill.logits_reused;
   if (logits) *logits = gen.prompt_logits;
   return Status::OK();
-}
-
-Result<std::unique_ptr<Store>> OpenStore(const std::string& path, uint64_t device_budget,
-                                         const std::string& device,
-                                         const std::string& remote = "") {
-  StoreOptions options;
-  options.path = path;
-  options.device_budget_bytes = device_budget;
-  options.device = device;
-  options.remote = remote;
-  if (device_budget == 0) options.promote_on_hit = false;
-  return Store::Open(options);
 }
 
 // Measures every path for one prompt length.
@@ -104,9 +82,11 @@ Status MeasurePaths(const LlamaModel& model, const TtftFlags& f, size_t length,
   }
   const KvCacheView& kv = cold_engine->cache();
 
-  KVSTASH_ASSIGN_OR_RETURN(auto device_store, OpenStore("", 1ull << 30, f.model.device));
-  KVSTASH_ASSIGN_OR_RETURN(auto disk_store, OpenStore(disk_dir, 1ull << 30, f.model.device));
-  KVSTASH_ASSIGN_OR_RETURN(auto server_store, OpenStore(server_dir, 1ull << 30, f.model.device));
+  KVSTASH_ASSIGN_OR_RETURN(auto device_store, OpenBenchStore("", 1ull << 30, f.model.load.device));
+  KVSTASH_ASSIGN_OR_RETURN(auto disk_store,
+                           OpenBenchStore(disk_dir, 1ull << 30, f.model.load.device));
+  KVSTASH_ASSIGN_OR_RETURN(auto server_store,
+                           OpenBenchStore(server_dir, 1ull << 30, f.model.load.device));
   for (Store* s : {device_store.get(), disk_store.get(), server_store.get()}) {
     KVSTASH_ASSIGN_OR_RETURN(ModelId id, s->RegisterModel(model.Describe(block_tokens)));
     KVSTASH_ASSIGN_OR_RETURN(InsertResult inserted, s->Insert(id, prompt, kv));
@@ -135,7 +115,7 @@ Status MeasurePaths(const LlamaModel& model, const TtftFlags& f, size_t length,
   for (PathResult* p : {&disk, &disk_cold, &disk_kv}) {
     for (int r = 0; r < f.repeat; ++r) {
       if (p == &disk_cold) DropPageCache(disk_dir);
-      KVSTASH_ASSIGN_OR_RETURN(auto store, OpenStore(disk_dir, 0, f.model.device));
+      KVSTASH_ASSIGN_OR_RETURN(auto store, OpenBenchStore(disk_dir, 0, f.model.load.device));
       KVSTASH_RETURN_IF_ERROR(Request(model, store.get(), prompt, p, nullptr, p != &disk_kv));
       KVSTASH_RETURN_IF_ERROR(store->Close());
     }
@@ -149,7 +129,8 @@ Status MeasurePaths(const LlamaModel& model, const TtftFlags& f, size_t length,
   PathResult remote{"remote", length};
   const std::string peer = "127.0.0.1:" + std::to_string(server->port());
   for (int r = 0; r < f.repeat; ++r) {
-    KVSTASH_ASSIGN_OR_RETURN(auto client, OpenStore("", 1ull << 30, f.model.device, peer));
+    KVSTASH_ASSIGN_OR_RETURN(auto client,
+                             OpenBenchStore("", 1ull << 30, f.model.load.device, peer));
     KVSTASH_RETURN_IF_ERROR(Request(model, client.get(), prompt, &remote));
     KVSTASH_RETURN_IF_ERROR(client->Close());
   }
@@ -200,17 +181,19 @@ int RunTtft(const TtftFlags& f) {
     rows.push_back(row);
   }
   const std::string model_name = BenchModelName(f.model);
-  const std::string dtype = DTypeName(model->dtype());
+  const std::string dtype = DTypeName(model->kv_dtype());
   if (f.json) {
     nlohmann::json j = {{"model", model_name},
                         {"dtype", dtype},
                         {"repeat", f.repeat},
-                        {"threads", f.model.threads},
+                        {"threads", f.model.load.threads},
                         {"results", nlohmann::json::array()}};
+    j.update(ComputeJson(*model));
     for (const BenchRow& r : rows) j["results"].push_back(RowJson(r));
     std::printf("%s\n", j.dump(2).c_str());
   } else {
-    std::printf("model %s, %s, %d repeat(s)\n", model_name.c_str(), dtype.c_str(), f.repeat);
+    std::printf("model %s, KV %s, compute %s, %d repeat(s)\n", model_name.c_str(), dtype.c_str(),
+                DTypeName(model->compute_dtype()), f.repeat);
     PrintTable(rows);
   }
   return kExitOk;
@@ -231,11 +214,13 @@ void AddBenchCommand(CLI::App& app, Action* action) {
   ttft->add_option("--repeat", f->repeat, "Timed requests per path")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
-  ttft->add_option("--device", f->model.device, "auto, cpu or cuda[:N]")->capture_default_str();
+  ttft->add_option("--device", f->model.load.device, "auto, cpu or cuda[:N]")
+      ->capture_default_str();
   ttft->add_flag("--json", f->json, "Print one JSON document");
   ttft->callback([f, action] { *action = [f] { return RunTtft(*f); }; });
   AddBenchNaiveCommand(*bench, action);
   AddBenchStoreCommand(*bench, action);
+  AddBenchWorkloadsCommand(*bench, action);
 }
 
 }  // namespace kvstash::cli

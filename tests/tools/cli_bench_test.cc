@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 #include <set>
 #include <string>
 
@@ -53,6 +54,87 @@ TEST(CliBenchTest, TtftJsonHasEveryPathAndWarmPathsReuseThePrompt) {
   }
   EXPECT_EQ(paths, (std::set<std::string>{"cold", "device", "disk", "disk-cold-cache",
                                           "disk-kv-only", "remote"}));
+}
+
+// `kvstash bench workloads` on the tiny preset: every workload ran next to
+// its cold baseline, and each warm request reused exactly what it should.
+TEST(CliBenchTest, WorkloadsReuseWhatEachWorkloadShares) {
+  auto r = RunKvstash({"bench",
+                       "workloads",
+                       "--preset",
+                       "tiny",
+                       "--doc-tokens",
+                       "128",
+                       "--question-tokens",
+                       "8",
+                       "--turns",
+                       "3",
+                       "--first-turn-tokens",
+                       "40",
+                       "--user-turn-tokens",
+                       "10",
+                       "--answer-tokens",
+                       "5",
+                       "--system-tokens",
+                       "70",
+                       "--users",
+                       "4",
+                       "--miss-tokens",
+                       "50",
+                       "--repeat",
+                       "2",
+                       "--threads",
+                       "2",
+                       "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = r.Json();
+  EXPECT_TRUE(j.contains("compute_dtype")) << r.out;
+  std::map<std::string, nlohmann::json> rows;
+  for (const auto& row : j["results"]) {
+    for (const char* key :
+         {"workload", "step", "requests", "prompt_tokens", "reused_tokens", "computed_tokens",
+          "cold_ttft_ms", "warm_ttft_ms", "load_ms", "model_ms", "load_share", "speedup"}) {
+      EXPECT_TRUE(row.contains(key)) << key << " in " << row.dump();
+    }
+    EXPECT_GT(row["cold_ttft_ms"].get<double>(), 0) << row.dump();
+    EXPECT_GT(row["warm_ttft_ms"].get<double>(), 0) << row.dump();
+    rows[row["workload"].get<std::string>() + "/" + row["step"].get<std::string>()] = row;
+  }
+  ASSERT_EQ(rows.size(), 7u) << r.out;
+
+  // The document's KV is loaded, only the question is computed.
+  const auto& doc = rows.at("doc-question/question");
+  EXPECT_EQ(doc["requests"], 2);
+  EXPECT_EQ(doc["prompt_tokens"], 136);
+  EXPECT_EQ(doc["reused_tokens"], 128);
+  EXPECT_EQ(doc["computed_tokens"], 8);
+
+  // Turn 1 is new; turn t reuses turn t-1's prompt and all of its answer but
+  // the last token (whose K/V no forward pass computed).
+  EXPECT_EQ(rows.at("chat/turn 1")["reused_tokens"], 0);
+  EXPECT_EQ(rows.at("chat/turn 2")["prompt_tokens"], 40 + 5 + 10);
+  EXPECT_EQ(rows.at("chat/turn 2")["reused_tokens"], 40 + 5 - 1);
+  EXPECT_EQ(rows.at("chat/turn 3")["prompt_tokens"], 55 + 5 + 10);
+  EXPECT_EQ(rows.at("chat/turn 3")["reused_tokens"], 55 + 5 - 1);
+
+  // The first user stores the system prompt; the other three reuse it.
+  EXPECT_EQ(rows.at("system-prompt/first user")["reused_tokens"], 0);
+  EXPECT_TRUE(rows.at("system-prompt/first user").contains("store_overhead"));
+  EXPECT_EQ(rows.at("system-prompt/other users")["requests"], 3);
+  EXPECT_EQ(rows.at("system-prompt/other users")["reused_tokens"], 70);
+  EXPECT_EQ(rows.at("system-prompt/other users")["computed_tokens"], 8);
+
+  // A miss reuses nothing and says what the store cost.
+  const auto& miss = rows.at("miss/new prompt");
+  EXPECT_EQ(miss["reused_tokens"], 0);
+  EXPECT_EQ(miss["computed_tokens"], 50);
+  EXPECT_TRUE(miss.contains("store_overhead"));
+}
+
+TEST(CliBenchTest, WorkloadsRejectsAnUnknownWorkload) {
+  auto r = RunKvstash({"bench", "workloads", "--preset", "tiny", "--workloads", "chat,nope"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("unknown workload 'nope'"), std::string::npos) << r.err;
 }
 
 TEST(CliBenchTest, NaiveComparesTorchSaveWithTheStore) {

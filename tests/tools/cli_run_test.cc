@@ -99,6 +99,47 @@ TEST_F(CliRunTest, WarmRunInANewProcessMatchesCold) {
   }
 }
 
+// --no-onednn runs libtorch as on a CPU without AVX-512: bf16 matmul is not
+// accelerated, so `auto` computes in f32 (and says so once on stderr), while
+// the KV stays bf16. A store never mixes f32- and bf16-computed KV, and the
+// f32-computed run is warm in a new process too.
+TEST_F(CliRunTest, AutoComputesInF32WhereBf16IsNotAccelerated) {
+  TempDir store;
+  auto slow = Run("bf16", store.path(), {"--no-onednn"});
+  ASSERT_EQ(slow.exit_code, 0) << slow.err;
+  auto j = slow.Json();
+  EXPECT_EQ(j["compute_dtype"], "f32");
+  EXPECT_EQ(j["kv_dtype"], "bf16");
+  EXPECT_EQ(j["compute_dtype_auto"], true);
+  ASSERT_TRUE(j["compute_probe"].is_object()) << j.dump();
+  EXPECT_LT(j["compute_probe"]["bf16_gflops"].get<double>(),
+            0.25 * j["compute_probe"]["f32_gflops"].get<double>());
+  EXPECT_GT(j["weights_converted_bytes"].get<uint64_t>(), 0u);
+  const std::string line = "computing in f32, KV in bf16: bf16 matmul is not accelerated";
+  EXPECT_NE(slow.err.find(line), std::string::npos) << slow.err;
+  EXPECT_EQ(slow.err.find(line), slow.err.rfind(line)) << "said more than once: " << slow.err;
+
+  // Asked for bf16 compute: another model id, nothing reused.
+  auto bf16 = Run("bf16", store.path(), {"--compute-dtype", "bf16"});
+  ASSERT_EQ(bf16.exit_code, 0) << bf16.err;
+  EXPECT_EQ(bf16.Json()["compute_dtype"], "bf16");
+  EXPECT_NE(bf16.Json()["model_id"], j["model_id"]);
+  EXPECT_EQ(bf16.Json()["reused_tokens"], 0);
+
+  // f32 compute again, in a new process: warm, same tokens.
+  auto warm = Run("bf16", store.path(), {"--compute-dtype", "f32"});
+  ASSERT_EQ(warm.exit_code, 0) << warm.err;
+  EXPECT_EQ(warm.Json()["model_id"], j["model_id"]);
+  EXPECT_EQ(warm.Json()["reused_tokens"], warm.Json()["prompt_tokens"]);
+  EXPECT_EQ(warm.Json()["tokens"], j["tokens"]);
+}
+
+TEST_F(CliRunTest, RejectsAnUnknownComputeDtype) {
+  auto r = Run("f32", "", {"--compute-dtype", "f16"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--compute-dtype"), std::string::npos) << r.err;
+}
+
 TEST_F(CliRunTest, Bf16GreedyTokensAreIdenticalWarm) {
   TempDir store;
   auto cold = Run("bf16", "");
