@@ -8,7 +8,12 @@
 #   ttft.json      kvstash bench ttft  --json  (cold vs warm TTFT per path)
 #   store.json     kvstash bench store --json  (codec/disk/remote GB/s vs limits)
 #   naive.json     kvstash bench naive --json  (torch::save vs kvstash)
-#   *.png          plots of the three, by scripts/plot_bench.sh
+#   workloads.json kvstash bench workloads --json (document + question, chat,
+#                  shared system prompt, a miss: cold vs warm)
+#   workloads-no-onednn.json  the same with --no-onednn: the code path of a
+#                  CPU without AVX-512 (bf16 matmul unaccelerated, so compute
+#                  in f32); only on CPUs with AVX-512, where it differs
+#   *.png          plots of them, by scripts/plot_bench.sh
 # and, when the output directory is docs/bench, rewrites the tables of
 # docs/benchmarks.md between their <!-- bench:NAME --> markers
 # (scripts/bench_tables.sh); the prose around them is written by hand.
@@ -23,7 +28,9 @@
 # model made once in out/bench; set, e.g. to tiny: `--preset $BENCH_PRESET`,
 # no model made), BENCH_TTFT_TOKENS (default 512,1024,2048,4096),
 # BENCH_STORE_TOKENS (2048), BENCH_NAIVE_TOKENS (512,2048), BENCH_REPEAT (3),
-# BENCH_THREADS (2).
+# BENCH_THREADS (2), BENCH_WORKLOADS_FLAGS (extra `bench workloads` flags,
+# e.g. "--doc-tokens 128 --users 4" for a quick run), BENCH_NO_ONEDNN (auto:
+# the --no-onednn pass where the CPU has AVX-512; 0: never).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -104,6 +111,9 @@ echo "== describing this machine -> $OUT/machine.txt"
   echo "kernel:      $(uname -r)"
   echo "cpus:        $(nproc)"
   echo "cpu model:   $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)"
+  # What decides libtorch's speed here: AVX-512 BW/VL/DQ sends bf16 matmul to
+  # oneDNN (else a scalar fallback), avx512_bf16/AMX make it faster still.
+  echo "cpu flags:   $(grep -m1 -o -w -E 'avx2|fma|avx512f|avx512bw|avx512vl|avx512dq|avx512_bf16|avx512_vnni|amx_bf16|amx_tile' /proc/cpuinfo | sort -u | tr '\n' ' ')"
   echo "memory:      $(awk '/^MemTotal:/ { printf "%.1f GiB (%s kB)", $2 / 1048576, $2 }' /proc/meminfo)"
   echo "load avg:    $(cut -d' ' -f1-3 /proc/loadavg) (at start)"
   echo
@@ -123,18 +133,28 @@ echo "== describing this machine -> $OUT/machine.txt"
 trap 'rm -f "$OUT"/*.json.tmp' EXIT
 # bench NAME ARGS...: kvstash bench NAME ARGS --json > OUT/NAME.json (replaced
 # only when the command succeeds).
-bench() {
-  local name="$1"
-  shift
-  echo "== kvstash bench $name $* --json > $OUT/$name.json"
+bench() { bench_as "$1" "$@"; }
+# bench_as FILE NAME ARGS...: the same, into OUT/FILE.json.
+bench_as() {
+  local file="$1" name="$2"
+  shift 2
+  echo "== kvstash bench $name $* --json > $OUT/$file.json"
   echo "$KVSTASH bench $name $* --json" >> "$OUT/commands.txt"
-  "$KVSTASH" bench "$name" "$@" --json > "$OUT/$name.json.tmp"
-  mv "$OUT/$name.json.tmp" "$OUT/$name.json"
+  "$KVSTASH" bench "$name" "$@" --json > "$OUT/$file.json.tmp"
+  mv "$OUT/$file.json.tmp" "$OUT/$file.json"
 }
 
 bench ttft "${model_args[@]}" --prompt-tokens "$TTFT_TOKENS" --repeat "$REPEAT" --threads "$THREADS"
 bench store "${model_args[@]}" --prompt-tokens "$STORE_TOKENS" --threads "$THREADS"
 bench naive "${model_args[@]}" --prompt-tokens "$NAIVE_TOKENS" --repeat "$REPEAT" --threads "$THREADS"
+# shellcheck disable=SC2206  # flags are words
+WORKLOADS_FLAGS=(${BENCH_WORKLOADS_FLAGS:-})
+bench workloads "${model_args[@]}" --repeat "$REPEAT" --threads "$THREADS" "${WORKLOADS_FLAGS[@]}"
+rm -f "$OUT/workloads-no-onednn.json"
+if [ "${BENCH_NO_ONEDNN:-auto}" != 0 ] && grep -q -w avx512bw /proc/cpuinfo; then
+  bench_as workloads-no-onednn workloads "${model_args[@]}" --repeat "$REPEAT" --threads "$THREADS" \
+    --no-onednn "${WORKLOADS_FLAGS[@]}"
+fi
 printf '\nload avg:    %s (at end)\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/machine.txt"
 
 render

@@ -5,6 +5,8 @@
 #   <!-- bench:ttft -->  ... <!-- /bench:ttft -->    from DIR/ttft.json
 #   <!-- bench:store --> ... <!-- /bench:store -->   from DIR/store.json
 #   <!-- bench:naive --> ... <!-- /bench:naive -->   from DIR/naive.json
+#   <!-- bench:load -->  ... <!-- /bench:load -->    from DIR/ttft.json (its limits)
+#   <!-- bench:workloads... --> ...                  from DIR/workloads....json, each present
 # Called by scripts/bench.sh; needs jq.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,6 +54,27 @@ naive_table() {
   ' "$DIR/naive.json"
 }
 
+load_table() {
+  jq -r "$DEFS"'
+    .results as $r |
+    "| prompt | raw KV | Load, page cache warm | raw file read, warm | Load / read | Load, dropped | raw file read, dropped | Load / read |",
+    "|---|---|---|---|---|---|---|---|",
+    (.limits | sort_by(.prompt_tokens)[] | . as $l
+      | ($r[] | select(.path == "disk" and .prompt_tokens == $l.prompt_tokens) | .load_ms) as $w
+      | ($r[] | select(.path == "disk-cold-cache" and .prompt_tokens == $l.prompt_tokens) | .load_ms) as $c
+      | "| \($l.prompt_tokens) | \($l.raw_bytes / 1048576 | fixed(1)) MiB | \($w | ms) | \($l.file_read_ms | ms) | \($w / $l.file_read_ms | x) | \($c | ms) | \($l.file_read_cold_ms | ms) | \($c / $l.file_read_cold_ms | x) |")
+  ' "$DIR/ttft.json"
+}
+
+workloads_table() {
+  jq -r "$DEFS"'
+    "| workload | step | prompt | reused | computed | cold TTFT | warm TTFT | speedup | load (share of warm) | store cost on a miss |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+    (.results[] |
+      "| \(.workload) | \(.step) | \(.prompt_tokens) | \(.reused_tokens) | \(.computed_tokens) | \(.cold_ttft_ms | ms) | \(.warm_ttft_ms | ms) | \(.speedup | x) | \(.load_ms | ms) (\(.load_share * 100 | fixed(1))%) | \(if .store_overhead then "\(if .store_overhead < 0 then "-" else "+" end)\(.store_overhead | fabs * 100 | fixed(1))%" else "" end) |")
+  ' "$1"
+}
+
 # replace NAME TABLE: the lines between the NAME markers become TABLE.
 replace() {
   local name="$1" table="$2" tmp
@@ -68,4 +91,9 @@ replace() {
 replace ttft "$(ttft_table)"
 replace store "$(store_table)"
 replace naive "$(naive_table)"
+if jq -e '(.limits // []) | length > 0' "$DIR/ttft.json" >/dev/null; then replace load "$(load_table)"; fi
+for w in "$DIR"/workloads*.json; do
+  [ -e "$w" ] || continue
+  replace "$(basename "$w" .json)" "$(workloads_table "$w")"
+done
 echo "bench_tables: updated the tables in $FILE from $DIR"

@@ -4,6 +4,8 @@
 #   DIR/ttft.json  -> DIR/ttft.png   TTFT vs prompt tokens, one line per path
 #   DIR/store.json -> DIR/store.png  GB/s of every row that has a limit, next to it
 #   DIR/naive.json -> DIR/naive.png  torch::save vs kvstash: file size, load time
+#   DIR/ttft.json  -> DIR/load.png   Load time vs prompt tokens against a plain file read
+#   DIR/workloads*.json -> DIR/workloads*.png  cold vs warm TTFT per workload step
 # A missing or unreadable JSON file skips its plot (with a message) and the
 # others are still made; the exit status is then 1. scripts/bench.sh writes the
 # JSON and calls this; `scripts/bench.sh --plots-only` re-plots.
@@ -67,14 +69,15 @@ have_json() {
   fi
 }
 
-# Runs the gnuplot script $TMP/NAME.gp, writing DIR/NAME.png.
+# Runs the gnuplot script $TMP/NAME.gp, writing DIR/PNG.png (PNG: NAME unless given).
 run_gnuplot() {
+  local png="${2:-$1}"
   if ! gnuplot "$TMP/$1.gp"; then
-    echo "plot_bench: gnuplot failed for $DIR/$1.png (script kept in $DIR/$1.gp.failed)" >&2
+    echo "plot_bench: gnuplot failed for $DIR/$png.png (script kept in $DIR/$1.gp.failed)" >&2
     cp "$TMP/$1.gp" "$DIR/$1.gp.failed" || true
     return 1
   fi
-  echo "plot_bench: wrote $DIR/$1.png"
+  echo "plot_bench: wrote $DIR/$png.png"
 }
 
 # ttft.json: {model, dtype, repeat, threads, results: [{path, prompt_tokens,
@@ -301,10 +304,97 @@ EOF
   run_gnuplot naive
 }
 
+# ttft.json's disk paths again: the time the store's Load took (matching,
+# reading, verifying and decoding into the KV cache) against the floor of the
+# same prompt's raw KV read from one plain file (.limits), page cache warm
+# and dropped.
+plot_load() {
+  have_json ttft || return 1
+  local json="$DIR/ttft.json"
+  if ! jq -e '(.limits // []) | length > 0' "$json" >/dev/null; then
+    echo "plot_bench: $json has no limits (an older kvstash): skipping load.png" >&2
+    return 1
+  fi
+  jq -r '.results as $r | .limits | sort_by(.prompt_tokens)[] | . as $l
+    | [$l.prompt_tokens,
+       ($r[] | select(.path == "disk" and .prompt_tokens == $l.prompt_tokens) | .load_ms),
+       ($r[] | select(.path == "disk-cold-cache" and .prompt_tokens == $l.prompt_tokens) | .load_ms),
+       $l.file_read_ms, $l.file_read_cold_ms] | @tsv' "$json" > "$TMP/load_time.dat" || return 1
+  local title xtics lo hi
+  title=$(jq -r '"kvstash Load vs reading the raw KV from a plain file: \(.model | tostring | split("/") | last), KV \(.dtype), "
+    + (if (.threads // 0) == 0 then "all cores" else "\(.threads) thread\(if .threads == 1 then "" else "s" end)" end)' "$json") || return 1
+  xtics=$(jq -r '[.limits[].prompt_tokens] | unique | map("\"\(.)\" \(.)") | join(", ")' "$json") || return 1
+  read -r lo hi < <(jq -r '[.limits[].prompt_tokens] | "\(min) \(max)"' "$json") || return 1
+  cat > "$TMP/load_time.gp" <<GP
+$TERMINAL
+set output $(gpstr "$DIR/load.png")
+set datafile separator '\t'
+set title $(gplines "$title" "Load on a freshly opened store (no device tier), median; file: one pread into a touched buffer")
+set xlabel 'prompt tokens'
+set ylabel 'ms'
+set logscale x 2
+set logscale y 10
+set xrange [$lo / 1.25 : $hi * 1.25]
+set xtics ($xtics)
+set ytics $LOGTICS
+set format y '%g'
+set grid xtics ytics lc rgb '#dddddd'
+set key bottom right box opaque
+plot '$TMP/load_time.dat' using 1:2 with linespoints lw 2 lc rgb '#3b75af' pt 9 title 'kvstash Load, page cache warm', \
+     '' using 1:3 with linespoints lw 2 lc rgb '#8d69b8' pt 11 title 'kvstash Load, page cache dropped', \
+     '' using 1:4 with linespoints lw 2 dt 2 lc rgb '#3b75af' pt 8 title 'raw KV file read, warm (the floor)', \
+     '' using 1:5 with linespoints lw 2 dt 2 lc rgb '#8d69b8' pt 10 title 'raw KV file read, dropped'
+GP
+  run_gnuplot load_time load
+}
+
+# workloads*.json ({model, compute_dtype, kv_dtype, threads, repeat, results:
+# [{workload, step, cold_ttft_ms, warm_ttft_ms, load_ms, ...}]}): one pair of
+# bars per workload step, cold and warm, on a log scale.
+plot_workloads() {
+  local name="$1" json="$DIR/$1.json"
+  have_json "$name" || return 1
+  jq -r '.results[] | [(.workload + " / " + .step), .cold_ttft_ms, .warm_ttft_ms] | @tsv' \
+    "$json" > "$TMP/$name.dat" || return 1
+  local title hi lo
+  title=$(jq -r '"kvstash bench workloads: \(.model | tostring | split("/") | last), compute \(.compute_dtype), KV \(.kv_dtype), "
+    + (if (.threads // 0) == 0 then "all cores" else "\(.threads) thread\(if .threads == 1 then "" else "s" end)" end)
+    + ", median of \(.repeat)"' "$json") || return 1
+  read -r lo hi < <(jq -r '[.results[] | .cold_ttft_ms, .warm_ttft_ms] | "\(min) \(max)"' "$json") || return 1
+  cat > "$TMP/$name.gp" <<GP
+${TERMINAL/size 900,560/size 1000,620}
+set output $(gpstr "$DIR/$name.png")
+set datafile separator '\t'
+set title $(gplines "$title" "warm: a fresh engine on a disk store holding what earlier requests stored; labels: cold / warm")
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set logscale y 10
+set yrange [$lo / 3 : $hi * 6]
+set ytics $LOGTICS
+set format y '%g'
+set ylabel 'time to first token, ms (median)'
+set xtics rotate by -35 left
+set bmargin 9
+set grid ytics lc rgb '#dddddd'
+set key top left box opaque
+plot '$TMP/$name.dat' using 2:xticlabels(1) lc rgb '#c53a32' title 'cold (no store)', \
+     '' using 3 lc rgb '#3b75af' title 'warm (with the store)', \
+     '' using (\$0 + 0.17):3:(sprintf('%.1fx', \$2 / \$3)) with labels offset 0,0.8 notitle
+GP
+  run_gnuplot "$name"
+}
+
 skipped=()
 plot_ttft || skipped+=(ttft.png)
 plot_store || skipped+=(store.png)
 plot_naive || skipped+=(naive.png)
+plot_load || skipped+=(load.png)
+for w in "$DIR"/workloads*.json; do
+  [ -e "$w" ] || continue
+  w="$(basename "$w" .json)"
+  plot_workloads "$w" || skipped+=("$w.png")
+done
 if [ ${#skipped[@]} -gt 0 ]; then
   echo "plot_bench: not made: ${skipped[*]}" >&2
   exit 1

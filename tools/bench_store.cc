@@ -118,47 +118,6 @@ struct ZstdContexts {
   ZSTD_DCtx* d;
 };
 
-Status PosixError(const std::string& what, const std::string& path) {
-  return Status::IOError(what + " " + path + ": " + std::strerror(errno));
-}
-
-// Writes `parts` one after the other to `path` (replaced), then fsync.
-Status WriteFileSynced(const std::string& path, const std::vector<std::string>& parts) {
-  const int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return PosixError("open", path);
-  for (const std::string& p : parts) {
-    if (write(fd, p.data(), p.size()) != static_cast<ssize_t>(p.size())) {
-      close(fd);
-      return PosixError("write", path);
-    }
-  }
-  const bool synced = fsync(fd) == 0;
-  if (close(fd) != 0 || !synced) return PosixError("fsync", path);
-  return Status::OK();
-}
-
-// Reads the parts of a file written by WriteFileSynced(`parts`), one pread
-// per part into `*buf` (reused), calling `fn(i, bytes)` for each.
-template <typename Fn>
-Status ReadParts(const std::string& path, const std::vector<std::string>& parts, std::string* buf,
-                 Fn&& fn) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return PosixError("open", path);
-  Status s;
-  off_t offset = 0;
-  for (size_t i = 0; i < parts.size() && s.ok(); ++i) {
-    buf->resize(parts[i].size());
-    if (pread(fd, buf->data(), buf->size(), offset) != static_cast<ssize_t>(buf->size())) {
-      s = PosixError("short read of", path);
-    } else {
-      s = fn(i, *buf);
-    }
-    offset += static_cast<off_t>(parts[i].size());
-  }
-  close(fd);
-  return s;
-}
-
 // Builds and owns every case and the buffers they use.
 class StoreBench {
  public:

@@ -103,6 +103,24 @@ void DropPageCache(const std::string& path) {
   }
 }
 
+Status PosixError(const std::string& what, const std::string& path) {
+  return Status::IOError(what + " " + path + ": " + std::strerror(errno));
+}
+
+Status WriteFileSynced(const std::string& path, const std::vector<std::string>& parts) {
+  const int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return PosixError("open", path);
+  for (const std::string& p : parts) {
+    if (write(fd, p.data(), p.size()) != static_cast<ssize_t>(p.size())) {
+      close(fd);
+      return PosixError("write", path);
+    }
+  }
+  const bool synced = fsync(fd) == 0;
+  if (close(fd) != 0 || !synced) return PosixError("fsync", path);
+  return Status::OK();
+}
+
 double Median(std::vector<double> values) {
   if (values.empty()) return 0;
   std::sort(values.begin(), values.end());

@@ -3,6 +3,9 @@
 #ifndef KVSTASH_TOOLS_BENCH_UTIL_H_
 #define KVSTASH_TOOLS_BENCH_UTIL_H_
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <memory>
@@ -59,6 +62,18 @@ void DropPageCache(const std::string& path);
 
 double Median(std::vector<double> values);
 
+// IOError "<what> <path>: <strerror(errno)>".
+Status PosixError(const std::string& what, const std::string& path);
+
+// Writes `parts` one after the other to `path` (replaced), then fsync.
+Status WriteFileSynced(const std::string& path, const std::vector<std::string>& parts);
+
+// Reads the parts of a file written by WriteFileSynced(`parts`), one pread
+// per part into `*buf` (reused), calling `fn(i, bytes)` for each.
+template <typename Fn>
+Status ReadParts(const std::string& path, const std::vector<std::string>& parts, std::string* buf,
+                 Fn&& fn);
+
 // A store for a bench: `path` "" for device memory only; device_budget 0
 // turns the device tier (and promotion into it) off.
 Result<std::unique_ptr<Store>> OpenBenchStore(const std::string& path, uint64_t device_budget,
@@ -96,6 +111,26 @@ void PrintTable(const std::vector<BenchRow>& rows);
 void AddBenchNaiveCommand(CLI::App& bench, Action* action);
 void AddBenchWorkloadsCommand(CLI::App& bench, Action* action);
 void AddBenchStoreCommand(CLI::App& bench, Action* action);
+
+template <typename Fn>
+Status ReadParts(const std::string& path, const std::vector<std::string>& parts, std::string* buf,
+                 Fn&& fn) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return PosixError("open", path);
+  Status s;
+  off_t offset = 0;
+  for (size_t i = 0; i < parts.size() && s.ok(); ++i) {
+    buf->resize(parts[i].size());
+    if (pread(fd, buf->data(), buf->size(), offset) != static_cast<ssize_t>(buf->size())) {
+      s = PosixError("short read of", path);
+    } else {
+      s = fn(i, *buf);
+    }
+    offset += static_cast<off_t>(parts[i].size());
+  }
+  close(fd);
+  return s;
+}
 
 }  // namespace kvstash::cli
 

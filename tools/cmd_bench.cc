@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -15,6 +16,7 @@
 #include "engine/engine.h"
 #include "engine/llama_model.h"
 #include "engine/model_maker.h"
+#include "store/kv_tensors.h"
 #include "store/server.h"
 #include "tools/bench_util.h"
 #include "tools/commands.h"
@@ -61,9 +63,47 @@ Status Request(const LlamaModel& model, Store* store, const std::vector<int32_t>
   return Status::OK();
 }
 
+// The floor of any load: the prompt's raw KV bytes (uncompressed, as
+// llama.cpp's state file or torch::save holds them) read back from one plain
+// file with pread into a reused buffer, page cache warm and dropped.
+struct FileReadLimit {
+  size_t prompt_tokens = 0;
+  uint64_t bytes = 0;
+  std::vector<double> warm, cold;
+};
+
+Status MeasureFileRead(const KvCacheView& kv, const BlockShape& shape, size_t length,
+                       const std::string& file, int repeat, FileReadLimit* out) {
+  std::vector<std::string> parts(1);
+  KVSTASH_ASSIGN_OR_RETURN(at::Tensor raw, GatherBlock(kv, shape, 0, length, c10::Device("cpu")));
+  KVSTASH_RETURN_IF_ERROR(CatchTorch("raw KV bytes", [&] {
+    parts[0].assign(static_cast<const char*>(raw.data_ptr()), raw.nbytes());
+    return Status::OK();
+  }));
+  KVSTASH_RETURN_IF_ERROR(WriteFileSynced(file, parts));
+  out->prompt_tokens = length;
+  out->bytes = parts[0].size();
+  std::string buf(parts[0].size(), '\0');  // touched once, as a KV cache is
+  const auto read = [](size_t, const std::string&) { return Status::OK(); };
+  for (int r = 0; r < repeat; ++r) {
+    for (bool cold : {false, true}) {
+      if (cold) DropPageCache(file);
+      const auto start = std::chrono::steady_clock::now();
+      KVSTASH_RETURN_IF_ERROR(ReadParts(file, parts, &buf, read));
+      const double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count();
+      (cold ? out->cold : out->warm).push_back(ms);
+    }
+  }
+  std::remove(file.c_str());
+  return Status::OK();
+}
+
 // Measures every path for one prompt length.
 Status MeasurePaths(const LlamaModel& model, const TtftFlags& f, size_t length,
-                    const std::string& work, std::vector<PathResult>* results) {
+                    const std::string& work, std::vector<PathResult>* results,
+                    std::vector<FileReadLimit>* limits) {
   const std::vector<int32_t> prompt = BenchPrompt(length, model.config().vocab_size);
   const std::string tag = std::to_string(length);
   const std::string disk_dir = work + "/disk-" + tag, server_dir = work + "/server-" + tag;
@@ -81,6 +121,10 @@ Status MeasurePaths(const LlamaModel& model, const TtftFlags& f, size_t length,
         Request(model, nullptr, prompt, &cold, cold_engine.get(), true, &logits));
   }
   const KvCacheView& kv = cold_engine->cache();
+  FileReadLimit limit;
+  KVSTASH_RETURN_IF_ERROR(MeasureFileRead(kv, model.kv_shape(), length,
+                                          work + "/raw-" + tag + ".kv", f.repeat, &limit));
+  limits->push_back(limit);
 
   KVSTASH_ASSIGN_OR_RETURN(auto device_store, OpenBenchStore("", 1ull << 30, f.model.load.device));
   KVSTASH_ASSIGN_OR_RETURN(auto disk_store,
@@ -151,10 +195,11 @@ int RunTtft(const TtftFlags& f) {
   if (!work.ok()) return Fail("bench", work.status());
   std::unique_ptr<LlamaModel> model;
   std::vector<PathResult> results;
+  std::vector<FileReadLimit> limits;
   Status status = [&]() -> Status {
     KVSTASH_ASSIGN_OR_RETURN(model, LoadBenchModel(f.model, *work));
     for (size_t length : *lengths) {
-      KVSTASH_RETURN_IF_ERROR(MeasurePaths(*model, f, length, *work, &results));
+      KVSTASH_RETURN_IF_ERROR(MeasurePaths(*model, f, length, *work, &results, &limits));
     }
     return Status::OK();
   }();
@@ -190,11 +235,25 @@ int RunTtft(const TtftFlags& f) {
                         {"results", nlohmann::json::array()}};
     j.update(ComputeJson(*model));
     for (const BenchRow& r : rows) j["results"].push_back(RowJson(r));
+    j["limits"] = nlohmann::json::array();
+    for (const FileReadLimit& l : limits) {
+      j["limits"].push_back({{"prompt_tokens", l.prompt_tokens},
+                             {"raw_bytes", l.bytes},
+                             {"file_read_ms", Median(l.warm)},
+                             {"file_read_cold_ms", Median(l.cold)}});
+    }
     std::printf("%s\n", j.dump(2).c_str());
   } else {
     std::printf("model %s, KV %s, compute %s, %d repeat(s)\n", model_name.c_str(), dtype.c_str(),
                 DTypeName(model->compute_dtype()), f.repeat);
     PrintTable(rows);
+    for (const FileReadLimit& l : limits) {
+      std::printf(
+          "limit %zu tokens: the raw KV (%s) read from one plain file in %s (page cache "
+          "dropped: %s)\n",
+          l.prompt_tokens, HumanBytes(l.bytes).c_str(), HumanMs(Median(l.warm)).c_str(),
+          HumanMs(Median(l.cold)).c_str());
+    }
   }
   return kExitOk;
 }

@@ -54,6 +54,14 @@ TEST(CliBenchTest, TtftJsonHasEveryPathAndWarmPathsReuseThePrompt) {
   }
   EXPECT_EQ(paths, (std::set<std::string>{"cold", "device", "disk", "disk-cold-cache",
                                           "disk-kv-only", "remote"}));
+  // The floor next to the loads: the same KV read from one plain file.
+  ASSERT_EQ(j["limits"].size(), 1u) << r.out;
+  const auto& limit = j["limits"][0];
+  EXPECT_EQ(limit["prompt_tokens"], 96);
+  // The tiny f32 preset: 4 layers x 2 (K, V) x 2 KV heads x 16 head_dim x 4 bytes per token.
+  EXPECT_EQ(limit["raw_bytes"], 96 * 4 * 2 * 2 * 16 * 4);
+  EXPECT_GT(limit["file_read_ms"].get<double>(), 0);
+  EXPECT_GT(limit["file_read_cold_ms"].get<double>(), 0);
 }
 
 // `kvstash bench workloads` on the tiny preset: every workload ran next to
