@@ -129,10 +129,11 @@ double Median(std::vector<double> values) {
 }
 
 Result<std::unique_ptr<Store>> OpenBenchStore(const std::string& path, uint64_t device_budget,
-                                              const std::string& device,
-                                              const std::string& remote) {
+                                              const std::string& device, const std::string& remote,
+                                              bool read_only) {
   StoreOptions options;
   options.path = path;
+  options.read_only = read_only;
   options.device_budget_bytes = device_budget;
   options.device = device;
   options.remote = remote;
@@ -167,6 +168,7 @@ nlohmann::json RowJson(const BenchRow& r) {
           {"ttft_ms_max", r.ttft_max},
           {"prefill_ms", r.prefill_ms},
           {"load_ms", r.load_ms},
+          {"open_ms", r.open_ms},
           {"reused_tokens", r.reused_tokens},
           {"computed_tokens", r.computed_tokens},
           {"kv_bytes_loaded", r.kv_bytes_loaded},
@@ -175,15 +177,17 @@ nlohmann::json RowJson(const BenchRow& r) {
 }
 
 void PrintTable(const std::vector<BenchRow>& rows) {
-  std::printf("%-7s %-16s %11s %21s %11s %10s %7s %10s %6s %8s\n", "prompt", "path", "TTFT med",
-              "TTFT min-max", "prefill", "load", "reused", "KV loaded", "logits", "speedup");
+  std::printf("%-7s %-16s %11s %21s %11s %10s %10s %7s %10s %6s %8s\n", "prompt", "path",
+              "TTFT med", "TTFT min-max", "prefill", "load", "open", "reused", "KV loaded",
+              "logits", "speedup");
   for (const BenchRow& r : rows) {
     char range[64];
     std::snprintf(range, sizeof(range), "%s-%s", HumanMs(r.ttft_min).c_str(),
                   HumanMs(r.ttft_max).c_str());
-    std::printf("%-7zu %-16s %11s %21s %11s %10s %7zu %10s %6s %7.1fx\n", r.prompt_tokens,
+    std::printf("%-7zu %-16s %11s %21s %11s %10s %10s %7zu %10s %6s %7.1fx\n", r.prompt_tokens,
                 r.path.c_str(), HumanMs(r.ttft_median).c_str(), range,
-                HumanMs(r.prefill_ms).c_str(), HumanMs(r.load_ms).c_str(), r.reused_tokens,
+                HumanMs(r.prefill_ms).c_str(), HumanMs(r.load_ms).c_str(),
+                r.open_ms > 0 ? HumanMs(r.open_ms).c_str() : "", r.reused_tokens,
                 HumanBytes(r.kv_bytes_loaded).c_str(), r.logits_reused ? "stored" : "model",
                 r.speedup);
   }

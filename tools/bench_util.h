@@ -78,7 +78,8 @@ Status ReadParts(const std::string& path, const std::vector<std::string>& parts,
 // turns the device tier (and promotion into it) off.
 Result<std::unique_ptr<Store>> OpenBenchStore(const std::string& path, uint64_t device_budget,
                                               const std::string& device,
-                                              const std::string& remote = "");
+                                              const std::string& remote = "",
+                                              bool read_only = false);
 
 struct BenchRequest {
   size_t new_tokens = 1;          // greedy tokens to generate
@@ -97,6 +98,7 @@ struct BenchRow {
   size_t prompt_tokens = 0;
   double ttft_median = 0, ttft_min = 0, ttft_max = 0;
   double prefill_ms = 0, load_ms = 0;
+  double open_ms = 0;  // opening the store before the request; 0 where none was opened
   size_t reused_tokens = 0, computed_tokens = 0;
   uint64_t kv_bytes_loaded = 0;
   bool logits_reused = false;  // the prompt's next-token logits came from the store

@@ -37,6 +37,7 @@ struct PathResult {
   std::string path;
   size_t prompt_tokens = 0;
   std::vector<double> ttft, prefill, load;
+  std::vector<double> open;  // opening the store, for paths that open one per request
   size_t reused_tokens = 0, computed_tokens = 0;
   uint64_t kv_bytes_loaded = 0;
   bool logits_reused = false;
@@ -152,14 +153,20 @@ Status MeasurePaths(const LlamaModel& model, const TtftFlags& f, size_t length,
   device_store.reset();
 
   // Disk through a freshly opened store (no device tier), page cache warm,
-  // then dropped before each open; and with the page cache warm, the KV alone
-  // (the last token runs through the model again for its logits).
+  // then dropped before each open; with the page cache warm, the KV alone
+  // (the last token runs through the model again for its logits); and
+  // through a store opened read-only, as a process that only loads would.
   PathResult disk{"disk", length}, disk_cold{"disk-cold-cache", length};
-  PathResult disk_kv{"disk-kv-only", length};
-  for (PathResult* p : {&disk, &disk_cold, &disk_kv}) {
+  PathResult disk_kv{"disk-kv-only", length}, disk_ro{"disk-read-only", length};
+  for (PathResult* p : {&disk, &disk_cold, &disk_kv, &disk_ro}) {
     for (int r = 0; r < f.repeat; ++r) {
       if (p == &disk_cold) DropPageCache(disk_dir);
-      KVSTASH_ASSIGN_OR_RETURN(auto store, OpenBenchStore(disk_dir, 0, f.model.load.device));
+      const auto open_start = std::chrono::steady_clock::now();
+      KVSTASH_ASSIGN_OR_RETURN(auto store,
+                               OpenBenchStore(disk_dir, 0, f.model.load.device, "", p == &disk_ro));
+      p->open.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - open_start)
+              .count());
       KVSTASH_RETURN_IF_ERROR(Request(model, store.get(), prompt, p, nullptr, p != &disk_kv));
       KVSTASH_RETURN_IF_ERROR(store->Close());
     }
@@ -182,7 +189,7 @@ Status MeasurePaths(const LlamaModel& model, const TtftFlags& f, size_t length,
   server.reset();
   KVSTASH_RETURN_IF_ERROR(server_store->Close());
 
-  for (PathResult* p : {&cold, &device, &disk, &disk_cold, &disk_kv, &remote}) {
+  for (PathResult* p : {&cold, &device, &disk, &disk_cold, &disk_kv, &disk_ro, &remote}) {
     results->push_back(*p);
   }
   return Status::OK();
@@ -217,6 +224,7 @@ int RunTtft(const TtftFlags& f) {
     row.ttft_max = *std::max_element(p.ttft.begin(), p.ttft.end());
     row.prefill_ms = Median(p.prefill);
     row.load_ms = Median(p.load);
+    row.open_ms = Median(p.open);
     row.reused_tokens = p.reused_tokens;
     row.computed_tokens = p.computed_tokens;
     row.kv_bytes_loaded = p.kv_bytes_loaded;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <filesystem>
 #include <thread>
 
 #include "store/disk_tier.h"
@@ -48,6 +49,48 @@ TEST(StoreTest, InsertCloseReopenLoadsEqualBytes) {
   auto loaded = store->Load(*model, tokens, dst);
   ASSERT_OK(loaded.status());
   EXPECT_EQ(loaded->tokens, 100u);
+  EXPECT_EQ(loaded->disk_tokens, 100u);
+  EXPECT_TRUE(PrefixEqual(dst, kv, 100));
+}
+
+// A clean close writes the memtables out: the blobs sit in blob files and
+// the WAL is left (nearly) empty, so the next open -- often a warm start
+// waiting for its first token -- replays nothing, and a read-only open (which
+// would replay the WAL into memory every time) loads the same bytes.
+TEST(StoreTest, CleanCloseLeavesNoBlobsInTheWalForTheNextOpen) {
+  TempDir dir;
+  const auto desc = TestModel();
+  const auto tokens = Iota(100);
+  const auto kv = MakeKv(desc, tokens, 128);
+  uint64_t raw_bytes = 0;
+  {
+    auto store = OpenCpuStore(dir.path());
+    ASSERT_NE(store, nullptr);
+    auto model = store->RegisterModel(desc);
+    ASSERT_OK(model.status());
+    ASSERT_OK(store->Insert(*model, tokens, kv).status());
+    raw_bytes = kv.keys.size() * 2 * kv.keys[0].nbytes() * 100 / 128;
+    ASSERT_OK(store->Close());
+  }
+  uint64_t wal = 0, blob_files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    if (entry.path().extension() == ".log") wal += entry.file_size();
+    if (entry.path().extension() == ".blob") blob_files += entry.file_size();
+  }
+  EXPECT_GT(blob_files, raw_bytes / 4) << "the blocks' bytes are in blob files";
+  EXPECT_LT(wal, raw_bytes / 20) << "WAL bytes left for the next open to replay";
+
+  StoreOptions options;
+  options.path = dir.path();
+  options.device = "cpu";
+  options.read_only = true;
+  auto store = Store::Open(options);
+  ASSERT_OK(store.status());
+  auto model = (*store)->RegisterModel(desc);
+  ASSERT_OK(model.status());
+  auto dst = MakeKv(desc, {}, 128);
+  auto loaded = (*store)->Load(*model, tokens, dst);
+  ASSERT_OK(loaded.status());
   EXPECT_EQ(loaded->disk_tokens, 100u);
   EXPECT_TRUE(PrefixEqual(dst, kv, 100));
 }

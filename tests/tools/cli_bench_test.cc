@@ -27,7 +27,7 @@ TEST(CliBenchTest, TtftJsonHasEveryPathAndWarmPathsReuseThePrompt) {
   std::set<std::string> paths;
   for (const auto& row : results) {
     for (const char* key : {"path", "prompt_tokens", "ttft_ms_median", "ttft_ms_min", "ttft_ms_max",
-                            "prefill_ms", "load_ms", "reused_tokens", "computed_tokens",
+                            "prefill_ms", "load_ms", "open_ms", "reused_tokens", "computed_tokens",
                             "kv_bytes_loaded", "logits_from_store", "speedup"}) {
       EXPECT_TRUE(row.contains(key)) << key << " in " << row.dump();
     }
@@ -51,9 +51,11 @@ TEST(CliBenchTest, TtftJsonHasEveryPathAndWarmPathsReuseThePrompt) {
       EXPECT_EQ(row["logits_from_store"], !kv_only) << path;
     }
     EXPECT_GT(row["speedup"].get<double>(), 0) << path;
+    // Only the disk paths open a store per request, and say how long it took.
+    EXPECT_EQ(row["open_ms"].get<double>() > 0, path.rfind("disk", 0) == 0) << path;
   }
   EXPECT_EQ(paths, (std::set<std::string>{"cold", "device", "disk", "disk-cold-cache",
-                                          "disk-kv-only", "remote"}));
+                                          "disk-kv-only", "disk-read-only", "remote"}));
   // The floor next to the loads: the same KV read from one plain file.
   ASSERT_EQ(j["limits"].size(), 1u) << r.out;
   const auto& limit = j["limits"][0];
