@@ -27,10 +27,12 @@ ttft_table() {
   jq -r "$DEFS"'
     def cell($p): (.[] | select(.path == $p)) as $r
       | "\($r.ttft_ms_median | ms) (\($r.speedup | round)x)";
-    "| prompt | cold | device | disk | disk, page cache dropped | disk, KV only | remote (loopback peer) |",
-    "|---|---|---|---|---|---|---|",
+    def opened($p): ([.[] | select(.path == $p)][0]) as $r
+      | if $r != null and ($r.open_ms // 0) > 0 then ($r.open_ms | ms) else "" end;
+    "| prompt | cold | device | disk | disk, page cache dropped | disk, KV only | disk, read-only store | remote (loopback peer) | open: read-write / read-only |",
+    "|---|---|---|---|---|---|---|---|---|",
     (.results | group_by(.prompt_tokens)[] |
-      "| \(.[0].prompt_tokens) | \((.[] | select(.path == "cold")).ttft_ms_median | ms) | \(cell("device")) | \(cell("disk")) | \(cell("disk-cold-cache")) | \(cell("disk-kv-only")) | \(cell("remote")) |")
+      "| \(.[0].prompt_tokens) | \((.[] | select(.path == "cold")).ttft_ms_median | ms) | \(cell("device")) | \(cell("disk")) | \(cell("disk-cold-cache")) | \(cell("disk-kv-only")) | \(if any(.[]; .path == "disk-read-only") then cell("disk-read-only") else "" end) | \(cell("remote")) | \(opened("disk")) / \(opened("disk-read-only")) |")
   ' "$DIR/ttft.json"
 }
 
