@@ -204,6 +204,25 @@ TEST_F(CliRunTest, LsShowsWhatRunsStored) {
       << chains[0]["first_text"];
 }
 
+// --codec none stores the raw bytes (plus headers): what was stored is as big
+// as the KV, and a warm run from it gives the same tokens.
+TEST_F(CliRunTest, CodecNoneStoresRawBytesAndIsWarm) {
+  TempDir store;
+  auto first = Run("bf16", store.path(), {"--codec", "none"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  auto ls = RunKvstash({"ls", "--store", store.path(), "--json"});
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  const auto listed = ls.Json();
+  const auto& m = listed["models"][0];
+  const double raw = m["raw_bytes"].get<double>(), stored = m["stored_bytes"].get<double>();
+  EXPECT_GE(stored, raw);
+  EXPECT_LT(stored, raw * 1.05) << "headers only";
+  auto warm = Run("bf16", store.path());
+  ASSERT_EQ(warm.exit_code, 0) << warm.err;
+  EXPECT_EQ(warm.Json()["reused_tokens"], warm.Json()["prompt_tokens"]);
+  EXPECT_EQ(warm.Json()["tokens"], first.Json()["tokens"]);
+}
+
 TEST_F(CliRunTest, TwoProcessesWithSeparateStoresShareOneServer) {
   TempDir server_store, store_a, store_b;
   const int port = 20000 + static_cast<int>(getpid() % 20000);
