@@ -8,6 +8,7 @@
 #   ttft.json      kvstash bench ttft  --json  (cold vs warm TTFT per path)
 #   store.json     kvstash bench store --json  (codec/disk/remote GB/s vs limits)
 #   naive.json     kvstash bench naive --json  (torch::save vs kvstash)
+#   naive-codec-none.json  the same at BENCH_STORE_TOKENS, blobs uncompressed
 #   workloads.json kvstash bench workloads --json (document + question, chat,
 #                  shared system prompt, a miss: cold vs warm)
 #   workloads-no-onednn.json  the same with --no-onednn: the code path of a
@@ -147,6 +148,9 @@ bench_as() {
 bench ttft "${model_args[@]}" --prompt-tokens "$TTFT_TOKENS" --repeat "$REPEAT" --threads "$THREADS"
 bench store "${model_args[@]}" --prompt-tokens "$STORE_TOKENS" --threads "$THREADS"
 bench naive "${model_args[@]}" --prompt-tokens "$NAIVE_TOKENS" --repeat "$REPEAT" --threads "$THREADS"
+# The same with uncompressed blobs: what the load costs without zstd.
+bench_as naive-codec-none naive "${model_args[@]}" --prompt-tokens "$STORE_TOKENS" --repeat "$REPEAT" \
+  --threads "$THREADS" --codec none
 # shellcheck disable=SC2206  # flags are words
 WORKLOADS_FLAGS=(${BENCH_WORKLOADS_FLAGS:-})
 bench workloads "${model_args[@]}" --repeat "$REPEAT" --threads "$THREADS" "${WORKLOADS_FLAGS[@]}"
