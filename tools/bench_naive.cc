@@ -184,7 +184,7 @@ int RunNaive(const NaiveFlags& f) {
                   HumanMs(r.load_cold_ms).c_str(), warm_ratio, cold_ratio);
     }
   }
-  if (f.json) std::printf("%s\n", j.dump(2).c_str());
+  if (f.json) PrintJson(j, 2);
   return kExitOk;
 }
 

@@ -568,7 +568,7 @@ int RunStore(const StoreFlags& f) {
                                 {"libzstd", ZSTD_versionString()},
                                 {"results", nlohmann::ordered_json::array()}};
     for (const Case& c : cases) j["results"].push_back(CaseJson(cases, c));
-    std::printf("%s\n", j.dump(2).c_str());
+    PrintJson(j, 2);
   } else {
     std::printf(
         "model %s, %s: %zu tokens = %zu blocks, %s raw KV, %s stored (%.3fx); libzstd %s; "

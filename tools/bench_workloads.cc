@@ -313,7 +313,7 @@ int RunWorkloads(const WorkloadFlags& f) {
                         {"results", nlohmann::json::array()}};
     j.update(ComputeJson(*model));
     for (const WorkloadRow& r : rows) j["results"].push_back(RowJson(r));
-    std::printf("%s\n", j.dump(2).c_str());
+    PrintJson(j, 2);
   } else {
     std::printf(
         "model %s, KV %s, compute %s, %d repeat(s); warm = a fresh engine on a disk store\n",

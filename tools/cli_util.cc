@@ -1,11 +1,37 @@
 #include "tools/cli_util.h"
 
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 #include "store/file_util.h"
 #include "store/store_options.h"
 
 namespace kvstash::cli {
+
+CLI::Validator FiniteNumber() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(value.c_str(), &end);
+        if (end == value.c_str() || *end != '\0' || !std::isfinite(v)) {
+          return "'" + value + "' is not a finite number";
+        }
+        return "";
+      },
+      "NUMBER");
+}
+
+CLI::Validator WholeNumber() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos) {
+          return "'" + value + "' is not a whole number >= 0";
+        }
+        return "";
+      },
+      "UINT");
+}
 
 int Fail(const std::string& command, const Status& status) {
   std::fprintf(stderr, "kvstash %s: %s\n", command.c_str(), status.ToString().c_str());

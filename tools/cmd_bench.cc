@@ -250,7 +250,7 @@ int RunTtft(const TtftFlags& f) {
                              {"file_read_ms", Median(l.warm)},
                              {"file_read_cold_ms", Median(l.cold)}});
     }
-    std::printf("%s\n", j.dump(2).c_str());
+    PrintJson(j, 2);
   } else {
     std::printf("model %s, KV %s, compute %s, %d repeat(s)\n", model_name.c_str(), dtype.c_str(),
                 DTypeName(model->compute_dtype()), f.repeat);

@@ -300,9 +300,7 @@ int Inspect(const Flags& f) {
   }
 
   if (f.json) {
-    std::printf("%s\n", ToJson(b, description, token_ids, text)
-                            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
-                            .c_str());
+    PrintJson(ToJson(b, description, token_ids, text));
   } else {
     PrintHuman(b, description, token_ids, text);
   }

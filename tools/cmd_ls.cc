@@ -55,7 +55,7 @@ int ListPinned(DiskTier* disk, const std::optional<ModelId>& only, bool json) {
                 static_cast<unsigned long long>(pin.tokens), pin.leaf.ToHex().c_str(),
                 present ? "" : "  (missing)");
   }
-  if (json) std::printf("%s\n", nlohmann::json{{"pins", rows}}.dump().c_str());
+  if (json) PrintJson(nlohmann::json{{"pins", rows}});
   return kExitOk;
 }
 
@@ -184,7 +184,7 @@ void AddLsCommand(CLI::App& app, Action* action) {
                       c.complete ? "" : " (orphaned: a parent is missing)");
         }
       }
-      if (flags->json) std::printf("%s\n", nlohmann::json{{"models", rows}}.dump().c_str());
+      if (flags->json) PrintJson(nlohmann::json{{"models", rows}});
       return kExitOk;
     };
   });

@@ -54,7 +54,7 @@ void AddMkmodelCommand(CLI::App& app, Action* action) {
         nlohmann::json j = {{"dir", flags->out},     {"preset", flags->preset},
                             {"dtype", flags->dtype}, {"seed", flags->seed},
                             {"bytes", bytes},        {"ms", ms}};
-        std::printf("%s\n", j.dump().c_str());
+        PrintJson(j);
       } else {
         std::printf("wrote %s: preset %s, %s, seed %llu, %s in %s\n", flags->out.c_str(),
                     flags->preset.c_str(), flags->dtype.c_str(),

@@ -144,7 +144,7 @@ int Prune(const Flags& f) {
       out["disk_bytes_after"] = a;
       out["freed_bytes"] = b > a ? b - a : 0;
     }
-    std::printf("%s\n", out.dump().c_str());
+    PrintJson(out);
     return kExitOk;
   }
   std::printf("%s %llu blocks (%s stored)%s\n", f.dry_run ? "would delete" : "deleted",

@@ -155,9 +155,7 @@ void AddStatCommand(CLI::App& app, Action* action) {
       const Result<uint64_t> usage = DiskUsageBytes((*disk)->path());
       const Result<DiskCounters> counters = (*disk)->GetCounters();
       if (flags->json) {
-        const auto j = ToJson((*disk)->path(), totals, sizes, usage, counters);
-        std::printf("%s\n",
-                    j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+        PrintJson(ToJson((*disk)->path(), totals, sizes, usage, counters));
       } else {
         PrintHuman((*disk)->path(), totals, sizes, usage, counters);
       }

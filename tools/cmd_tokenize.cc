@@ -60,7 +60,7 @@ void AddTokenizeCommand(CLI::App& app, Action* action) {
       }
       if (flags->json) {
         nlohmann::json j = {{"ids", *ids}, {"count", ids->size()}};
-        std::printf("%s\n", j.dump().c_str());
+        PrintJson(j);
         return kExitOk;
       }
       std::string line;

@@ -165,7 +165,7 @@ int Verify(const Flags& f) {
   }
   out["repaired"] = f.repair && !report->clean();
   if (f.json) {
-    std::printf("%s\n", out.dump().c_str());
+    PrintJson(out);
     std::fprintf(stderr, "%s\n", summary.c_str());
   } else {
     std::printf("%s\n", summary.c_str());

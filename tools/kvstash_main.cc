@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <exception>
 
 #include "tools/cli_util.h"
 #include "tools/commands.h"
@@ -54,5 +55,15 @@ int main(int argc, char** argv) {
     app.exit(e);
     return kExitUsage;
   }
-  return action ? action() : kExitUsage;
+  if (!action) return kExitUsage;
+  // Errors are Status values; an exception reaching here is a bug, but it
+  // still ends in one line on stderr and exit status 1, not an abort.
+  try {
+    return action();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kvstash: internal error: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "kvstash: internal error\n");
+  }
+  return kExitFailure;
 }
