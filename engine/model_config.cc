@@ -1,5 +1,6 @@
 #include "engine/model_config.h"
 
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -79,6 +80,20 @@ Result<ModelConfig> ModelConfig::FromJson(std::string_view text) {
     c.max_position_embeddings = j.value("max_position_embeddings", int64_t{4096});
     c.rms_norm_eps = j.value("rms_norm_eps", 1e-6);
     c.rope_theta = j.value("rope_theta", 10000.0);
+    // A non-positive or non-finite base gives NaN or constant rotations:
+    // garbage K/V, not an error, unless refused here.
+    if (!std::isfinite(c.rope_theta) || c.rope_theta <= 0) {
+      return Status::InvalidArgument("config.json: rope_theta " + std::to_string(c.rope_theta) +
+                                     " must be a positive number");
+    }
+    if (c.max_position_embeddings <= 0) {
+      return Status::InvalidArgument("config.json: max_position_embeddings " +
+                                     std::to_string(c.max_position_embeddings) +
+                                     " must be positive");
+    }
+    if (!std::isfinite(c.rms_norm_eps) || c.rms_norm_eps < 0) {
+      return Status::InvalidArgument("config.json: rms_norm_eps must be a non-negative number");
+    }
     c.tie_word_embeddings = j.value("tie_word_embeddings", false);
     c.qkv_bias = c.architecture == "Qwen2ForCausalLM" || j.value("attention_bias", false);
     if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {

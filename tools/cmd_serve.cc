@@ -37,7 +37,16 @@ int Serve(const ServeFlags& f) {
   if (!options.host.empty() && options.host.front() == '[') {
     options.host = options.host.substr(1, options.host.size() - 2);  // [::1]:7420
   }
-  options.port = static_cast<uint16_t>(std::strtoul(f.listen.c_str() + colon + 1, nullptr, 10));
+  // A port that does not parse must not become "any free port" (0).
+  const std::string port = f.listen.substr(colon + 1);
+  char* end = nullptr;
+  const unsigned long number = std::strtoul(port.c_str(), &end, 10);
+  if (port.empty() || port.find_first_not_of("0123456789") != std::string::npos || *end != '\0' ||
+      number > 65535) {
+    std::fprintf(stderr, "kvstash serve: --listen: '%s' is not a port (0-65535)\n", port.c_str());
+    return kExitUsage;
+  }
+  options.port = static_cast<uint16_t>(number);
   options.threads = f.threads;
   options.max_connections = f.max_connections;
   options.max_frame_bytes = f.max_frame_mib << 20;

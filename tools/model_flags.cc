@@ -17,7 +17,8 @@ void AddModelFlags(CLI::App* cmd, ModelFlags* f) {
                   "start finds bf16 matmul unaccelerated")
       ->check(CLI::IsMember({"auto", "f32", "bf16"}))
       ->capture_default_str();
-  cmd->add_option("--threads", f->threads, "CPU threads (0: all cores)");
+  cmd->add_option("--threads", f->threads, "CPU threads (0: all cores)")
+      ->check(CLI::Range(0, 1024));
   cmd->add_flag("--no-onednn", f->no_onednn,
                 "Turn libtorch's oneDNN off, as on a CPU without AVX-512 (bf16 matmul then "
                 "runs a scalar fallback): to measure or test that path");

@@ -66,6 +66,24 @@ TEST(ModelConfigTest, ClearErrors) {
   EXPECT_TRUE(garbage.status().IsInvalidArgument());
 }
 
+// Values that would give NaN or constant rotations (garbage K/V that a store
+// would then keep) are refused, naming the field.
+TEST(ModelConfigTest, RefusesNonPositiveRopeThetaAndPositions) {
+  const std::string base = R"({
+    "architectures": ["LlamaForCausalLM"], "vocab_size": 100, "hidden_size": 64,
+    "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, )";
+  for (const char* bad : {R"("rope_theta": 0})", R"("rope_theta": -10000})",
+                          R"("max_position_embeddings": 0})", R"("rms_norm_eps": -1})"}) {
+    SCOPED_TRACE(bad);
+    auto c = ModelConfig::FromJson(base + bad);
+    ASSERT_FALSE(c.ok());
+    EXPECT_TRUE(c.status().IsInvalidArgument()) << c.status().ToString();
+    const std::string field = std::string(bad).substr(1, std::string(bad).find('"', 1) - 1);
+    EXPECT_NE(c.status().ToString().find(field), std::string::npos) << c.status().ToString();
+  }
+  ASSERT_OK(ModelConfig::FromJson(base + R"("rope_theta": 10000})").status());
+}
+
 TEST(ModelConfigTest, MistralSlidingWindowIsRecorded) {
   auto c = ModelConfig::FromJson(R"({"architectures": ["MistralForCausalLM"],
     "vocab_size": 10, "hidden_size": 8, "intermediate_size": 8, "num_hidden_layers": 1,

@@ -140,6 +140,43 @@ TEST_F(CliRunTest, RejectsAnUnknownComputeDtype) {
   EXPECT_NE(r.err.find("--compute-dtype"), std::string::npos) << r.err;
 }
 
+// Flags out of range are usage errors (exit 2) that name the flag, instead
+// of wrapping around (-1 as an unsigned), passing NaN on, or failing later.
+TEST_F(CliRunTest, OutOfRangeFlagsAreUsageErrors) {
+  auto run = [](const std::vector<std::string>& flag) {
+    std::vector<std::string> args = {
+        "run", "--model", dir_->Sub("tiny-f32"), "--prompt", "hello", "--no-store", "--json"};
+    args.insert(args.end(), flag.begin(), flag.end());
+    return RunKvstash(args);
+  };
+  const std::vector<std::vector<std::string>> bad = {
+      {"--max-new-tokens", "-1"}, {"--temperature", "nan"}, {"--temperature", "inf"},
+      {"--top-p", "nan"},         {"--context", "0"},       {"--context", "-5"},
+      {"--threads", "100000"}};
+  for (const auto& flag : bad) {
+    SCOPED_TRACE(flag[0] + " " + flag[1]);
+    auto r = run(flag);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find(flag[0]), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("At Most 1"), std::string::npos) << "the test passed a flag twice";
+  }
+  // And no tokens at all is a run, with a decode rate of 0 (not 1.8e23).
+  auto none = run({"--max-new-tokens", "0"});
+  ASSERT_EQ(none.exit_code, 0) << none.err;
+  EXPECT_EQ(none.Json()["generated_tokens"], 0);
+  EXPECT_EQ(none.Json()["decode_tokens_per_s"], 0.0);
+}
+
+TEST_F(CliRunTest, ServeRefusesAListenAddressWithoutAPort) {
+  TempDir store;
+  for (const char* listen : {"127.0.0.1:99999", "127.0.0.1:abc", "127.0.0.1:"}) {
+    SCOPED_TRACE(listen);
+    auto r = RunKvstash({"serve", "--store", store.path(), "--listen", listen});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("is not a port"), std::string::npos) << r.err;
+  }
+}
+
 TEST_F(CliRunTest, Bf16GreedyTokensAreIdenticalWarm) {
   TempDir store;
   auto cold = Run("bf16", "");
