@@ -85,6 +85,12 @@ int Run(const RunFlags& f) {
       }
     }
     options.encode.codec = ParseCodec(f.codec).value();  // checked by the flag
+    // One request and exit: copying blocks found on disk into device memory
+    // (for later requests of this process) would only cost. It is not free:
+    // the copy of each blob for the background promotion is made on the
+    // load path, in fresh memory, and was most of a warm start's load here
+    // (65 ms instead of 12 for 2048 tokens).
+    options.promote_on_hit = false;
     if (!f.disk_budget.empty()) {
       auto budget = ParseByteSize(f.disk_budget);
       if (!budget.ok()) return Fail("run", budget.status().WithContext("--disk-budget"));
