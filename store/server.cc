@@ -55,8 +55,13 @@ struct Server::Impl {
   std::set<std::weak_ptr<Connection>, std::owner_less<std::weak_ptr<Connection>>> connections;
   std::atomic<uint64_t> accepted{0}, refused{0}, active{0}, requests{0}, protocol_errors{0},
       blocks_served{0}, bytes_served{0}, blocks_stored{0}, puts_rejected{0};
+  std::atomic<uint64_t> next_connection{0};  // accept order
 
   void Accept();
+  // When full: closes the oldest connection that has not said hello, so
+  // idle sockets cannot keep clients out. Returns whether one was found.
+  // REQUIRES: mu held.
+  bool EvictOldestUnauthenticated();
   Reply Handle(const FrameHeader& header, std::string_view payload, bool* authenticated);
   Reply HandleMatch(uint32_t id, std::string_view payload);
   Reply HandleGet(uint32_t id, std::string_view payload);
@@ -75,10 +80,22 @@ struct Server::Impl {
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(Server::Impl* server, tcp::socket socket)
-      : server_(server), socket_(std::move(socket)), timer_(socket_.get_executor()) {}
+      : server_(server),
+        socket_(std::move(socket)),
+        timer_(socket_.get_executor()),
+        order_(server->next_connection++) {}
   ~Connection() { --server_->active; }
 
   void Start() { ReadHeader(); }
+
+  // Readable from any thread (the accept handler picks whom to evict).
+  bool authenticated() const { return authenticated_.load(); }
+  uint64_t order() const { return order_; }
+
+  // Closes the socket now, whatever is in flight.
+  void Evict() {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->CloseSocket(); });
+  }
 
   // Closes now if idle, else after the response in flight.
   void Shutdown() {
@@ -106,7 +123,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void ReadHeader() {
     if (closing_) return CloseSocket();
     busy_ = false;
-    Arm(server_->options.idle_timeout);
+    Arm(authenticated_ ? server_->options.idle_timeout : server_->options.hello_timeout);
     asio::async_read(socket_, asio::buffer(header_, kFrameHeaderSize),
                      [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
                        self->OnHeader(ec);
@@ -122,6 +139,25 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return Send(server_->Error(0, header.status(), /*close=*/true));
     }
     header_info_ = *header;
+    if (!authenticated_) {
+      // Nothing but a small hello is read before the token is checked: a
+      // stranger's header cannot make the server reserve 64 MiB.
+      if (header->type != FrameType::kHello) {
+        ++server_->protocol_errors;
+        return Send(server_->Error(header->request_id,
+                                   Status::InvalidArgument("say hello (version and token) first"),
+                                   /*close=*/true));
+      }
+      if (header->payload_len > kMaxHelloPayloadBytes) {
+        ++server_->protocol_errors;
+        return Send(server_->Error(
+            header->request_id,
+            Status::InvalidArgument("hello payload of " + std::to_string(header->payload_len) +
+                                    " bytes exceeds the limit of " +
+                                    std::to_string(kMaxHelloPayloadBytes)),
+            /*close=*/true));
+      }
+    }
     payload_.resize(size_t{header->payload_len} + kFrameTrailerSize);
     Arm(server_->options.io_timeout);
     asio::async_read(socket_, asio::buffer(payload_),
@@ -140,7 +176,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return Send(server_->Error(header_info_.request_id, ok, /*close=*/true));
     }
     ++server_->requests;
-    Send(server_->Handle(header_info_, payload, &authenticated_));
+    bool authenticated = authenticated_;
+    Reply reply = server_->Handle(header_info_, payload, &authenticated);
+    authenticated_ = authenticated;
+    // A large frame's buffer is not kept by an idle connection.
+    if (payload_.capacity() > (1u << 20)) std::string().swap(payload_);
+    Send(std::move(reply));
   }
 
   void Send(Reply reply) {
@@ -162,7 +203,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   FrameHeader header_info_;
   std::string payload_;   // payload + trailer of the frame being read
   std::string response_;  // the frame being written
-  bool authenticated_ = false;
+  std::atomic<bool> authenticated_{false};
+  const uint64_t order_;
   bool busy_ = false;     // between a frame's first byte and its response
   bool closing_ = false;  // the server is stopping
 };
@@ -172,7 +214,12 @@ void Server::Impl::Accept() {
                         [this](const boost::system::error_code& ec, tcp::socket socket) {
                           if (ec || stopping) return;  // the acceptor was closed
                           ++accepted;
-                          if (active >= options.max_connections) {
+                          bool full = active >= options.max_connections;
+                          if (full) {
+                            std::lock_guard<std::mutex> lock(mu);
+                            full = !EvictOldestUnauthenticated();
+                          }
+                          if (full) {
                             ++refused;
                             boost::system::error_code ignored;
                             socket.close(ignored);
@@ -192,6 +239,25 @@ void Server::Impl::Accept() {
                           }
                           Accept();
                         });
+}
+
+bool Server::Impl::EvictOldestUnauthenticated() {
+  std::shared_ptr<Connection> oldest;
+  for (auto it = connections.begin(); it != connections.end();) {
+    std::shared_ptr<Connection> c = it->lock();
+    if (!c) {
+      it = connections.erase(it);
+      continue;
+    }
+    if (!c->authenticated() && (!oldest || c->order() < oldest->order())) oldest = c;
+    ++it;
+  }
+  if (!oldest) return false;
+  // Counted as refused: a connection the server turned away.
+  ++refused;
+  connections.erase(oldest);
+  oldest->Evict();
+  return true;
 }
 
 Reply Server::Impl::Handle(const FrameHeader& header, std::string_view payload,

@@ -9,9 +9,11 @@
 //
 // Hostile input gets an error frame or a closed connection, never a crash or
 // unbounded memory: frame payloads are bounded (max_frame_bytes, checked
-// before reading), connections are bounded (max_connections; extra ones are
-// closed at once), idle connections time out, and a peer that stops reading
-// is dropped after io_timeout.
+// before reading; before hello only a hello of kMaxHelloPayloadBytes),
+// connections are bounded (max_connections; when full, a new connection
+// replaces the oldest one that has not said hello, else it is closed at
+// once), a connection must say hello within hello_timeout, idle connections
+// time out, and a peer that stops reading is dropped after io_timeout.
 //
 // Thread-safety: Start() and Stop() from one thread; the server runs on its
 // own `threads` threads.
@@ -39,14 +41,25 @@ struct ServerOptions {
   int threads = 2;
   // Largest frame payload accepted. Default: 64 MiB.
   uint32_t max_frame_bytes = 64u << 20;
-  // Connections served at once; more are closed on accept. Default: 256.
+  // Connections served at once. When full, a new connection takes the place
+  // of the oldest one that has not said hello yet; if every connection has,
+  // the new one is closed on accept. Default: 256.
   size_t max_connections = 256;
-  // A connection with no request for this long is closed. Default: 120 s.
+  // An authenticated connection with no request for this long is closed.
+  // Default: 120 s.
   std::chrono::milliseconds idle_timeout{120000};
+  // A new connection must say hello within this long, or it is closed.
+  // Until then it may send only a hello of at most kMaxHelloPayloadBytes:
+  // nothing larger is read or allocated for a peer that has not proved it
+  // holds the token. Default: 10 s.
+  std::chrono::milliseconds hello_timeout{10000};
   // Reading a started frame or writing a response may take this long.
   // Default: 30 s.
   std::chrono::milliseconds io_timeout{30000};
 };
+
+// The largest hello payload accepted (version and token).
+inline constexpr uint32_t kMaxHelloPayloadBytes = 4096;
 
 struct ServerStats {
   uint64_t connections_accepted = 0;

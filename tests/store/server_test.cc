@@ -480,6 +480,55 @@ TEST_F(ServerTest, ConnectionFloodIsBoundedAndServingContinues) {
   ExpectServing();
 }
 
+// Before hello, a frame may only be a small hello: a header announcing a
+// 64 MiB put (or a 1 MiB hello) is answered and the connection closed at
+// once, without reading or reserving its payload. (Before: the server
+// allocated the 64 MiB and waited up to io_timeout for it, per connection.)
+TEST_F(ServerTest, NothingLargeIsReadOrReservedBeforeHello) {
+  std::string put_header = EncodeFrame(FrameType::kPut, 1, "x").substr(0, kFrameHeaderSize);
+  const uint32_t big = 64u << 20;
+  for (int i = 0; i < 4; ++i) put_header[12 + i] = static_cast<char>((big >> (8 * i)) & 0xff);
+  std::string reply = RawExchange(put_header);
+  ASSERT_GE(reply.size(), kFrameHeaderSize) << "no answer: the server waited for the payload";
+  EXPECT_EQ(static_cast<FrameType>(reply[6]), FrameType::kError);
+  EXPECT_NE(reply.find("hello"), std::string::npos) << reply.substr(kFrameHeaderSize);
+
+  std::string hello_header = Hello().substr(0, kFrameHeaderSize);
+  const uint32_t mib = 1u << 20;
+  for (int i = 0; i < 4; ++i) hello_header[12 + i] = static_cast<char>((mib >> (8 * i)) & 0xff);
+  reply = RawExchange(hello_header);
+  ASSERT_GE(reply.size(), kFrameHeaderSize) << "no answer: the server waited for the payload";
+  EXPECT_NE(reply.find("exceeds the limit"), std::string::npos) << reply.substr(kFrameHeaderSize);
+  ExpectServing();
+}
+
+// Connections that never say hello cannot lock clients out: when the server
+// is full, the oldest connection still waiting for its hello makes room, and
+// one that stays silent is closed after hello_timeout.
+TEST_F(ServerTest, IdleUnauthenticatedSocketsDoNotLockClientsOut) {
+  server_->Stop();
+  server_.reset();
+  ServerOptions options;
+  options.max_connections = 8;
+  options.hello_timeout = std::chrono::milliseconds(500);
+  StartServer(0, options);
+  asio::io_context io;
+  std::vector<std::unique_ptr<tcp::socket>> idle;
+  for (int i = 0; i < 20; ++i) {
+    auto s = std::make_unique<tcp::socket>(io);
+    boost::system::error_code ec;
+    s->connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_), ec);
+    if (!ec) idle.push_back(std::move(s));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // The idle sockets are still open on our side; a real client gets served.
+  ExpectServing();
+  EXPECT_LE(server_->Stats().connections_active, 8u);
+  // And the silent ones are gone after hello_timeout.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  EXPECT_LE(server_->Stats().connections_active, 1u);  // at most the pooled client
+}
+
 TEST_F(ServerTest, ClientThatStopsReadingIsDropped) {
   server_->Stop();
   server_.reset();
