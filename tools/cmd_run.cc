@@ -68,6 +68,7 @@ int Run(const RunFlags& f) {
   ReportComputeChoice(**model);
 
   ManagedStore managed;  // the store and, with --disk-budget, its collector
+  bool store_read_only = false;
   Store* store = nullptr;
   const std::string store_dir = f.no_store ? "" : ResolveStoreDir(f.store);
   if (!f.no_store) {
@@ -97,6 +98,19 @@ int Run(const RunFlags& f) {
       options.disk_budget_bytes = *budget;
     }
     auto opened = OpenStoreWithGc(options);
+    if (!opened.ok() && opened.status().IsBusy()) {
+      // Another process (a run, `kvstash serve`) holds the store for
+      // writing. Reusing what it holds is still worth it: open it read-only
+      // and say that this run stores nothing, rather than fail.
+      std::fprintf(stderr,
+                   "kvstash run: the store %s is in use by another process; using it "
+                   "read-only: this run reuses what is stored but stores nothing\n",
+                   store_dir.c_str());
+      options.read_only = true;
+      options.disk_budget_bytes = 0;  // gc needs the write lock
+      store_read_only = true;
+      opened = OpenStoreWithGc(options);
+    }
     if (!opened.ok()) return Fail("run", opened.status());
     managed = std::move(opened).value();
     store = managed.store();
@@ -174,6 +188,7 @@ int Run(const RunFlags& f) {
     nlohmann::json j = {
         {"model_id", (*engine)->model_id().ToHex()},
         {"store", store_dir.empty() ? nlohmann::json(nullptr) : nlohmann::json(store_dir)},
+        {"store_read_only", store_read_only},
         {"model_load_ms", model_load_ms},
         {"prompt_tokens", p.prompt_tokens},
         {"reused_tokens", p.reused_tokens},

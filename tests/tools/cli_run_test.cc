@@ -2,8 +2,10 @@
 // same next-token distribution and the same greedy tokens as a cold prefill.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 
 #include "tests/test_util.h"
@@ -258,6 +260,45 @@ TEST_F(CliRunTest, CodecNoneStoresRawBytesAndIsWarm) {
   ASSERT_EQ(warm.exit_code, 0) << warm.err;
   EXPECT_EQ(warm.Json()["reused_tokens"], warm.Json()["prompt_tokens"]);
   EXPECT_EQ(warm.Json()["tokens"], first.Json()["tokens"]);
+}
+
+// While another process holds the store for writing (here `kvstash serve`),
+// a run does not fail: it reuses what is stored, read-only, and says so.
+TEST_F(CliRunTest, ARunOnAStoreHeldByAnotherProcessUsesItReadOnly) {
+  TempDir store;
+  auto first = Run("f32", store.path());
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t server = fork();
+  if (server == 0) {
+    dup2(fds[1], STDERR_FILENO);
+    execl(KVSTASH_BINARY, KVSTASH_BINARY, "serve", "--store", store.path().c_str(), "--listen",
+          "127.0.0.1:0", nullptr);
+    _exit(127);
+  }
+  close(fds[1]);
+  FILE* err = fdopen(fds[0], "r");
+  char line[512];
+  bool serving = false;
+  while (!serving && fgets(line, sizeof(line), err)) {
+    serving = std::strstr(line, "serving") != nullptr;
+  }
+  ASSERT_TRUE(serving) << "kvstash serve did not start";
+
+  auto held = Run("f32", store.path());
+  kill(server, SIGTERM);
+  waitpid(server, nullptr, 0);
+  fclose(err);
+  ASSERT_EQ(held.exit_code, 0) << held.err;
+  EXPECT_NE(held.err.find("in use by another process; using it read-only"), std::string::npos)
+      << held.err;
+  auto j = held.Json();
+  EXPECT_EQ(j["store_read_only"], true);
+  EXPECT_EQ(j["reused_tokens"], j["prompt_tokens"]);
+  EXPECT_EQ(j["tokens"], first.Json()["tokens"]);
+  EXPECT_EQ(j["blocks_stored"], 0);
 }
 
 TEST_F(CliRunTest, TwoProcessesWithSeparateStoresShareOneServer) {
