@@ -490,6 +490,10 @@ Result<InsertResult> Store::Insert(const ModelId& model, const std::vector<int32
         present = TokensEqual(meta->tokens, query, len) && meta->parent == parent;
         collision = !present;
       }
+    } else if (remote_ && LoadedFromRemote(model, hash)) {
+      // Loaded from the peer with these tokens under this parent (the load
+      // checked the header against them): the peer has it already.
+      present = true;
     }
     if (collision) {
       // Another block owns this hash; nothing after it could ever match.

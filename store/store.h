@@ -306,6 +306,18 @@ class Store {
   // The most recently stored or loaded logits records, newest first.
   std::list<std::pair<LogitsKey, at::Tensor>> logits_memo_;
 
+  std::mutex remote_seen_mu_;
+  // Blocks this store loaded from its peer (hash chained over the tokens the
+  // load checked), so a store without a disk tier does not put them back
+  // to the peer when the same prompt is inserted. Bounded: cleared when it
+  // reaches kMaxRemoteSeen entries (a later re-put only costs bandwidth).
+  std::unordered_map<ModelId, std::unordered_set<BlockHash, Hash128Hasher>, Hash128Hasher>
+      remote_seen_;
+  size_t remote_seen_count_ = 0;
+  static constexpr size_t kMaxRemoteSeen = 1 << 16;
+  void NoteLoadedFromRemote(const ModelId& model, const BlockHash& hash);
+  bool LoadedFromRemote(const ModelId& model, const BlockHash& hash);
+
   std::mutex access_mu_;
   // (model, hash) -> hits since the last flush of access records.
   std::unordered_map<ModelId, std::unordered_map<BlockHash, uint64_t, Hash128Hasher>, Hash128Hasher>

@@ -67,6 +67,7 @@ Status Store::LoadStored(const ModelId& model, const ModelInfo& info, Tier tier,
     KVSTASH_RETURN_IF_ERROR(CopyBlockToView(staging, info.shape, piece.p0, piece.n, view));
   }
 
+  if (tier == Tier::kRemote) NoteLoadedFromRemote(model, piece.hash);
   const bool keep_locally = tier == Tier::kRemote && disk_ && writer_;
   const bool promote = options_.promote_on_hit && writer_ && device_tier_->budget_bytes() > 0;
   if (!keep_locally && !promote) return Status::OK();
@@ -124,6 +125,22 @@ void Store::QueuePromotion(std::shared_ptr<const std::string> blob, const BlockH
         AddToDeviceTier(block);
       },
       raw);
+}
+
+void Store::NoteLoadedFromRemote(const ModelId& model, const BlockHash& hash) {
+  if (disk_) return;  // the disk tier keeps (and knows) what the peer served
+  std::lock_guard<std::mutex> lock(remote_seen_mu_);
+  if (remote_seen_count_ >= kMaxRemoteSeen) {
+    remote_seen_.clear();
+    remote_seen_count_ = 0;
+  }
+  if (remote_seen_[model].insert(hash).second) ++remote_seen_count_;
+}
+
+bool Store::LoadedFromRemote(const ModelId& model, const BlockHash& hash) {
+  std::lock_guard<std::mutex> lock(remote_seen_mu_);
+  auto it = remote_seen_.find(model);
+  return it != remote_seen_.end() && it->second.count(hash) > 0;
 }
 
 size_t Store::LoadThreads() const {

@@ -152,6 +152,39 @@ TEST_F(ServerTest, PeerOnlyStoreWithoutLocalDisk) {
   EXPECT_TRUE(PrefixEqual(dst, kv, 40));
 }
 
+// A store with only a peer (no disk) does not put back what it just loaded
+// from the peer when the engine inserts the same prompt (issue 12, item 11).
+TEST_F(ServerTest, PeerOnlyStoreDoesNotReuploadWhatItLoaded) {
+  const auto desc = TestModel();
+  const auto tokens = Iota(40);  // 2 blocks of 16 and a partial of 8
+  const auto kv = MakeKv(desc, tokens, 48);
+  {
+    auto store = OpenClientStore("");
+    auto model = store->RegisterModel(desc).value();
+    ASSERT_OK(store->Insert(model, tokens, kv).status());
+    ASSERT_OK(store->Flush());
+  }
+  const uint64_t stored_before = server_->Stats().blocks_stored;
+  StoreOptions options;
+  options.device = "cpu";
+  options.remote = Address();
+  options.remote_token = token_;
+  options.promote_on_hit = false;  // as `kvstash run` opens it
+  auto store = Store::Open(options);
+  ASSERT_OK(store.status());
+  auto model = (*store)->RegisterModel(desc).value();
+  auto dst = MakeKv(desc, {}, 48);
+  auto loaded = (*store)->Load(model, tokens, dst);
+  ASSERT_OK(loaded.status());
+  ASSERT_EQ(loaded->remote_tokens, 40u);
+  auto inserted = (*store)->Insert(model, tokens, dst);
+  ASSERT_OK(inserted.status());
+  EXPECT_EQ(inserted->blocks_added, 0u);
+  EXPECT_EQ(inserted->blocks_present, 3u);
+  ASSERT_OK((*store)->Flush());
+  EXPECT_EQ(server_->Stats().blocks_stored, stored_before);
+}
+
 TEST_F(ServerTest, ServerDownIsAMissAndRestartRecovers) {
   const auto desc = TestModel();
   const auto tokens = Iota(32);
