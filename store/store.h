@@ -316,6 +316,11 @@ class Store {
   size_t remote_seen_count_ = 0;
   static constexpr size_t kMaxRemoteSeen = 1 << 16;
   void NoteLoadedFromRemote(const ModelId& model, const BlockHash& hash);
+  // Checks the disk pieces of `match` from index `from` on (reading those
+  // `loaded` did not), drops the corrupt ones; returns how many.
+  size_t DropCorruptAfter(const ModelId& model, const PrefixMatch& match,
+                          const std::vector<Tier>& tiers, const std::vector<Status>& loaded,
+                          size_t from);
   bool LoadedFromRemote(const ModelId& model, const BlockHash& hash);
 
   std::mutex access_mu_;

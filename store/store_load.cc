@@ -127,6 +127,39 @@ void Store::QueuePromotion(std::shared_ptr<const std::string> blob, const BlockH
       raw);
 }
 
+size_t Store::DropCorruptAfter(const ModelId& model, const PrefixMatch& match,
+                               const std::vector<Tier>& tiers, const std::vector<Status>& loaded,
+                               size_t from) {
+  // One corrupt block is rarely alone (a damaged blob file holds many): the
+  // rest of the matched chain is checked now, and the bad blocks dropped, so
+  // the request's insert stores them all again instead of one per request.
+  // Only after a corruption, when the caller is about to prefill these
+  // tokens anyway (seconds), next to which reading them costs little.
+  size_t dropped = 0;
+  std::string blob;
+  for (size_t j = from; j < match.pieces.size(); ++j) {
+    if (tiers[j] != Tier::kDisk || loaded[j].ok()) continue;
+    const BlockHash& hash = match.pieces[j].hash;
+    Status s = loaded[j];
+    if (!s.IsCorruption()) {  // not read: an earlier piece had failed
+      s = disk_->GetBlob(model, hash, &blob);
+      if (s.ok()) {
+        Result<BlockHeader> header = ParseBlockHeader(blob, /*verify_checksum=*/true);
+        if (!header.ok()) {
+          s = header.status();
+        } else if (header->model != model || header->hash != hash) {
+          s = Status::Corruption("block " + hash.ToHex() + ": header does not match its key");
+        }
+      }
+    }
+    if (s.IsCorruption()) {
+      DropCorrupt(model, hash, s);
+      ++dropped;
+    }
+  }
+  return dropped;
+}
+
 void Store::NoteLoadedFromRemote(const ModelId& model, const BlockHash& hash) {
   if (disk_) return;  // the disk tier keeps (and knows) what the peer served
   std::lock_guard<std::mutex> lock(remote_seen_mu_);
@@ -208,10 +241,11 @@ Result<LoadResult> Store::Load(const ModelId& model, const std::vector<int32_t>&
   load_stored();
   for (std::thread& t : helpers) t.join();
 
+  size_t first_bad = n_pieces;
   for (size_t i = 0; i < n_pieces; ++i) {
     const PrefixMatch::Piece& piece = match.pieces[i];
     const Tier tier = tiers[i];
-    Status s = std::move(loaded[i]);
+    Status s = loaded[i];
     if (tier != Tier::kDevice) {
       if (s.IsCorruption()) {
         if (tier == Tier::kDisk) {
@@ -233,6 +267,7 @@ Result<LoadResult> Store::Load(const ModelId& model, const std::vector<int32_t>&
       // Corrupt, gone meanwhile, or written by a newer kvstash: the prefix
       // ends here and the caller prefills the rest. I/O and usage errors surface.
       if (!s.IsCorruption() && !s.IsNotFound() && !s.IsNotSupported()) return s;
+      first_bad = i;
       break;  // the prefix ends here: the caller prefills the rest
     }
     if (keeps[i]) keeps[i]();
@@ -241,6 +276,9 @@ Result<LoadResult> Store::Load(const ModelId& model, const std::vector<int32_t>&
     (tier == Tier::kDevice ? result.device_tokens
      : tier == Tier::kDisk ? result.disk_tokens
                            : result.remote_tokens) += piece.n;
+  }
+  if (first_bad < n_pieces && tiers[first_bad] == Tier::kDisk && loaded[first_bad].IsCorruption()) {
+    result.corrupt_blocks += DropCorruptAfter(model, match, tiers, loaded, first_bad + 1);
   }
   counters_.hit_tokens_device += result.device_tokens;
   counters_.hit_tokens_disk += result.disk_tokens;

@@ -361,6 +361,59 @@ TEST(StoreTest, CorruptMiddleBlockEndsThePrefixWithAnyNumberOfLoadThreads) {
   }
 }
 
+// Several corrupt blocks in one chain (as a damaged blob file leaves) are
+// all found and dropped by the first load that meets one, so the insert that
+// follows repairs the whole chain at once (before: one block per run).
+TEST(StoreTest, EveryCorruptBlockOfAChainIsDroppedByTheFirstLoad) {
+  const auto desc = TestModel();
+  const auto tokens = Iota(16 * 12);
+  const auto kv = MakeKv(desc, tokens, tokens.size());
+  TempDir dir;
+  ModelId model;
+  std::vector<BlockHash> victims;
+  {
+    auto store = OpenCpuStore(dir.path());
+    model = store->RegisterModel(desc).value();
+    ASSERT_OK(store->Insert(model, tokens, kv).status());
+    auto match = store->Match(model, tokens);
+    for (size_t i : {2, 5, 9}) victims.push_back(match->pieces[i].hash);
+    ASSERT_OK(store->Close());
+  }
+  {
+    auto disk = DiskTier::Open(DiskTierOptions{dir.path()}).value();
+    for (const BlockHash& victim : victims) {
+      std::string blob;
+      ASSERT_OK(disk->GetBlob(model, victim, &blob));
+      blob[blob.size() / 2] ^= 0x20;
+      DiskBlockWrite w{model, victim, disk->GetMeta(model, victim).value(), blob};
+      ASSERT_OK(disk->PutBlocks({w}, true));
+    }
+  }
+  StoreOptions options;
+  options.path = dir.path();
+  options.device = "cpu";
+  options.device_budget_bytes = 0;
+  options.load_threads = 1;
+  auto store = Store::Open(options).value();
+  model = store->RegisterModel(desc).value();
+  auto dst = MakeKv(desc, {}, tokens.size());
+  auto loaded = store->Load(model, tokens, dst);
+  ASSERT_OK(loaded.status());
+  EXPECT_EQ(loaded->tokens, 16u * 2);
+  EXPECT_EQ(loaded->corrupt_blocks, 3u);
+  for (const BlockHash& victim : victims) {
+    EXPECT_TRUE(store->disk()->GetMeta(model, victim).status().IsNotFound()) << victim.ToHex();
+  }
+  // The request's insert (after its prefill) repairs the whole chain.
+  ASSERT_OK(store->Insert(model, tokens, kv).status());
+  auto again = MakeKv(desc, {}, tokens.size());
+  auto reloaded = store->Load(model, tokens, again);
+  ASSERT_OK(reloaded.status());
+  EXPECT_EQ(reloaded->tokens, tokens.size());
+  EXPECT_EQ(reloaded->corrupt_blocks, 0u);
+  EXPECT_TRUE(PrefixEqual(again, kv, tokens.size()));
+}
+
 TEST(StoreTest, SecondReadWriteOpenIsBusyAndReadOnlyWorks) {
   TempDir dir;
   const auto desc = TestModel();
