@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <vector>
@@ -37,7 +38,8 @@ bool SameToken(const std::string& a, const std::string& b) {
 // What a request asks of the store, and the frame that answers it.
 struct Reply {
   std::string frame;
-  bool close = false;  // close the connection after sending
+  bool close = false;          // close the connection after sending
+  bool authenticated = false;  // a hello with the right token: the connection may go on
 };
 
 }  // namespace
@@ -62,7 +64,11 @@ struct Server::Impl {
   // idle sockets cannot keep clients out. Returns whether one was found.
   // REQUIRES: mu held.
   bool EvictOldestUnauthenticated();
-  Reply Handle(const FrameHeader& header, std::string_view payload, bool* authenticated);
+  // The answer to a frame from a connection that has not said hello, decided
+  // from its header alone; nullopt for a hello small enough to read.
+  std::optional<Reply> RefuseBeforeHello(const FrameHeader& header);
+  // REQUIRES: the connection said hello, or `header` is a hello.
+  Reply Handle(const FrameHeader& header, std::string_view payload);
   Reply HandleMatch(uint32_t id, std::string_view payload);
   Reply HandleGet(uint32_t id, std::string_view payload);
   Reply HandlePut(uint32_t id, std::string_view payload);
@@ -140,22 +146,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     header_info_ = *header;
     if (!authenticated_) {
-      // Nothing but a small hello is read before the token is checked: a
-      // stranger's header cannot make the server reserve 64 MiB.
-      if (header->type != FrameType::kHello) {
-        ++server_->protocol_errors;
-        return Send(server_->Error(header->request_id,
-                                   Status::InvalidArgument("say hello (version and token) first"),
-                                   /*close=*/true));
-      }
-      if (header->payload_len > kMaxHelloPayloadBytes) {
-        ++server_->protocol_errors;
-        return Send(server_->Error(
-            header->request_id,
-            Status::InvalidArgument("hello payload of " + std::to_string(header->payload_len) +
-                                    " bytes exceeds the limit of " +
-                                    std::to_string(kMaxHelloPayloadBytes)),
-            /*close=*/true));
+      if (std::optional<Reply> refused = server_->RefuseBeforeHello(*header)) {
+        return Send(std::move(*refused));
       }
     }
     payload_.resize(size_t{header->payload_len} + kFrameTrailerSize);
@@ -176,9 +168,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return Send(server_->Error(header_info_.request_id, ok, /*close=*/true));
     }
     ++server_->requests;
-    bool authenticated = authenticated_;
-    Reply reply = server_->Handle(header_info_, payload, &authenticated);
-    authenticated_ = authenticated;
+    Reply reply = server_->Handle(header_info_, payload);
+    if (reply.authenticated) authenticated_ = true;
     // A large frame's buffer is not kept by an idle connection.
     if (payload_.capacity() > (1u << 20)) std::string().swap(payload_);
     Send(std::move(reply));
@@ -243,14 +234,9 @@ void Server::Impl::Accept() {
 
 bool Server::Impl::EvictOldestUnauthenticated() {
   std::shared_ptr<Connection> oldest;
-  for (auto it = connections.begin(); it != connections.end();) {
-    std::shared_ptr<Connection> c = it->lock();
-    if (!c) {
-      it = connections.erase(it);
-      continue;
-    }
-    if (!c->authenticated() && (!oldest || c->order() < oldest->order())) oldest = c;
-    ++it;
+  for (const std::weak_ptr<Connection>& weak : connections) {
+    std::shared_ptr<Connection> c = weak.lock();
+    if (c && !c->authenticated() && (!oldest || c->order() < oldest->order())) oldest = c;
   }
   if (!oldest) return false;
   // Counted as refused: a connection the server turned away.
@@ -260,8 +246,23 @@ bool Server::Impl::EvictOldestUnauthenticated() {
   return true;
 }
 
-Reply Server::Impl::Handle(const FrameHeader& header, std::string_view payload,
-                           bool* authenticated) {
+std::optional<Reply> Server::Impl::RefuseBeforeHello(const FrameHeader& header) {
+  // Nothing but a small hello is read before the token is checked: a
+  // stranger's header cannot make the server reserve 64 MiB.
+  Status refused;
+  if (header.type != FrameType::kHello) {
+    refused = Status::InvalidArgument("say hello (version and token) first");
+  } else if (header.payload_len > kMaxHelloPayloadBytes) {
+    refused = Status::InvalidArgument("hello payload of " + std::to_string(header.payload_len) +
+                                      " bytes exceeds the limit of " +
+                                      std::to_string(kMaxHelloPayloadBytes));
+  }
+  if (refused.ok()) return std::nullopt;
+  ++protocol_errors;
+  return Error(header.request_id, refused, /*close=*/true);
+}
+
+Reply Server::Impl::Handle(const FrameHeader& header, std::string_view payload) {
   const uint32_t id = header.request_id;
   if (header.type == FrameType::kHello) {
     uint16_t version = 0;
@@ -282,13 +283,10 @@ Reply Server::Impl::Handle(const FrameHeader& header, std::string_view payload,
       ++protocol_errors;
       return Error(id, Status::InvalidArgument("bad token"), true);
     }
-    *authenticated = true;
-    return Reply{EncodeFrame(FrameType::kHelloOk, id,
-                             HelloOkPayload(kWireVersion, options.max_frame_bytes))};
-  }
-  if (!*authenticated) {
-    ++protocol_errors;
-    return Error(id, Status::InvalidArgument("say hello (version and token) first"), true);
+    Reply ok{EncodeFrame(FrameType::kHelloOk, id,
+                         HelloOkPayload(kWireVersion, options.max_frame_bytes))};
+    ok.authenticated = true;
+    return ok;
   }
   switch (header.type) {
     case FrameType::kMatch:

@@ -490,7 +490,7 @@ Result<InsertResult> Store::Insert(const ModelId& model, const std::vector<int32
         present = TokensEqual(meta->tokens, query, len) && meta->parent == parent;
         collision = !present;
       }
-    } else if (remote_ && LoadedFromRemote(model, hash)) {
+    } else if (remote_ && LoadedFromRemote(hash)) {
       // Loaded from the peer with these tokens under this parent (the load
       // checked the header against them): the peer has it already.
       present = true;

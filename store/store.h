@@ -307,21 +307,15 @@ class Store {
   std::list<std::pair<LogitsKey, at::Tensor>> logits_memo_;
 
   std::mutex remote_seen_mu_;
-  // Blocks this store loaded from its peer (hash chained over the tokens the
-  // load checked), so a store without a disk tier does not put them back
-  // to the peer when the same prompt is inserted. Bounded: cleared when it
-  // reaches kMaxRemoteSeen entries (a later re-put only costs bandwidth).
-  std::unordered_map<ModelId, std::unordered_set<BlockHash, Hash128Hasher>, Hash128Hasher>
-      remote_seen_;
-  size_t remote_seen_count_ = 0;
+  // Blocks this store loaded from its peer (a block hash is chained over the
+  // model and the tokens the load checked, so the hash alone names it), so a
+  // store without a disk tier does not put them back to the peer when the
+  // same prompt is inserted. Bounded: cleared when it reaches kMaxRemoteSeen
+  // entries (a later re-put only costs bandwidth).
+  std::unordered_set<BlockHash, Hash128Hasher> remote_seen_;
   static constexpr size_t kMaxRemoteSeen = 1 << 16;
-  void NoteLoadedFromRemote(const ModelId& model, const BlockHash& hash);
-  // Checks the disk pieces of `match` from index `from` on (reading those
-  // `loaded` did not), drops the corrupt ones; returns how many.
-  size_t DropCorruptAfter(const ModelId& model, const PrefixMatch& match,
-                          const std::vector<Tier>& tiers, const std::vector<Status>& loaded,
-                          size_t from);
-  bool LoadedFromRemote(const ModelId& model, const BlockHash& hash);
+  void NoteLoadedFromRemote(const BlockHash& hash);
+  bool LoadedFromRemote(const BlockHash& hash);
 
   std::mutex access_mu_;
   // (model, hash) -> hits since the last flush of access records.

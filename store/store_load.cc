@@ -67,14 +67,16 @@ Status Store::LoadStored(const ModelId& model, const ModelInfo& info, Tier tier,
     KVSTASH_RETURN_IF_ERROR(CopyBlockToView(staging, info.shape, piece.p0, piece.n, view));
   }
 
-  if (tier == Tier::kRemote) NoteLoadedFromRemote(model, piece.hash);
+  if (tier == Tier::kRemote) NoteLoadedFromRemote(piece.hash);
   const bool keep_locally = tier == Tier::kRemote && disk_ && writer_;
   const bool promote = options_.promote_on_hit && writer_ && device_tier_->budget_bytes() > 0;
   if (!keep_locally && !promote) return Status::OK();
   // One copy of the blob, shared by the background tasks. They are queued by
   // Load(), in chain order and only for pieces inside the loaded prefix, so a
   // block never reaches the local disk before its parent.
-  auto blob = std::make_shared<const std::string>(dec->blob);
+  // Moved, not copied: the decoder reads its next blob into a new buffer
+  // anyway, and a copy here would cost a memcpy on the load path.
+  auto blob = std::make_shared<const std::string>(std::move(dec->blob));
   *keep = [this, blob, header, info, keep_locally, promote] {
     if (keep_locally) {
       // Keep what the peer served: the next process on this host finds it on
@@ -127,53 +129,16 @@ void Store::QueuePromotion(std::shared_ptr<const std::string> blob, const BlockH
       raw);
 }
 
-size_t Store::DropCorruptAfter(const ModelId& model, const PrefixMatch& match,
-                               const std::vector<Tier>& tiers, const std::vector<Status>& loaded,
-                               size_t from) {
-  // One corrupt block is rarely alone (a damaged blob file holds many): the
-  // rest of the matched chain is checked now, and the bad blocks dropped, so
-  // the request's insert stores them all again instead of one per request.
-  // Only after a corruption, when the caller is about to prefill these
-  // tokens anyway (seconds), next to which reading them costs little.
-  size_t dropped = 0;
-  std::string blob;
-  for (size_t j = from; j < match.pieces.size(); ++j) {
-    if (tiers[j] != Tier::kDisk || loaded[j].ok()) continue;
-    const BlockHash& hash = match.pieces[j].hash;
-    Status s = loaded[j];
-    if (!s.IsCorruption()) {  // not read: an earlier piece had failed
-      s = disk_->GetBlob(model, hash, &blob);
-      if (s.ok()) {
-        Result<BlockHeader> header = ParseBlockHeader(blob, /*verify_checksum=*/true);
-        if (!header.ok()) {
-          s = header.status();
-        } else if (header->model != model || header->hash != hash) {
-          s = Status::Corruption("block " + hash.ToHex() + ": header does not match its key");
-        }
-      }
-    }
-    if (s.IsCorruption()) {
-      DropCorrupt(model, hash, s);
-      ++dropped;
-    }
-  }
-  return dropped;
-}
-
-void Store::NoteLoadedFromRemote(const ModelId& model, const BlockHash& hash) {
+void Store::NoteLoadedFromRemote(const BlockHash& hash) {
   if (disk_) return;  // the disk tier keeps (and knows) what the peer served
   std::lock_guard<std::mutex> lock(remote_seen_mu_);
-  if (remote_seen_count_ >= kMaxRemoteSeen) {
-    remote_seen_.clear();
-    remote_seen_count_ = 0;
-  }
-  if (remote_seen_[model].insert(hash).second) ++remote_seen_count_;
+  if (remote_seen_.size() >= kMaxRemoteSeen) remote_seen_.clear();
+  remote_seen_.insert(hash);
 }
 
-bool Store::LoadedFromRemote(const ModelId& model, const BlockHash& hash) {
+bool Store::LoadedFromRemote(const BlockHash& hash) {
   std::lock_guard<std::mutex> lock(remote_seen_mu_);
-  auto it = remote_seen_.find(model);
-  return it != remote_seen_.end() && it->second.count(hash) > 0;
+  return remote_seen_.count(hash) > 0;
 }
 
 size_t Store::LoadThreads() const {
@@ -217,14 +182,21 @@ Result<LoadResult> Store::Load(const ModelId& model, const std::vector<int32_t>&
   }
   // Pieces are taken in order, so once one fails, every piece not yet taken
   // lies past the end of the prefix: they are left (and a dead peer is not
-  // asked again and again).
+  // asked again and again) -- except after a corrupt disk block. One is
+  // rarely alone (a damaged blob file holds many), so the rest of the chain
+  // is still read and checked, by the same code, and every corrupt block is
+  // dropped below: the request's insert then stores them all again instead
+  // of one per request. The caller prefills those tokens anyway (seconds),
+  // next to which reading them costs little.
   std::atomic<size_t> next{0};
   std::atomic<bool> failed{false};
   auto load_stored = [&] {
     for (size_t k; !failed && (k = next.fetch_add(1)) < stored.size();) {
       const size_t i = stored[k];
       loaded[i] = LoadStored(model, info, tiers[i], match.pieces[i], tokens, view, &keeps[i]);
-      if (!loaded[i].ok()) failed = true;
+      if (!loaded[i].ok() && !(tiers[i] == Tier::kDisk && loaded[i].IsCorruption())) {
+        failed = true;
+      }
     }
   };
   // Remote pieces too: the client keeps a pool of connections, so one
@@ -277,8 +249,11 @@ Result<LoadResult> Store::Load(const ModelId& model, const std::vector<int32_t>&
      : tier == Tier::kDisk ? result.disk_tokens
                            : result.remote_tokens) += piece.n;
   }
-  if (first_bad < n_pieces && tiers[first_bad] == Tier::kDisk && loaded[first_bad].IsCorruption()) {
-    result.corrupt_blocks += DropCorruptAfter(model, match, tiers, loaded, first_bad + 1);
+  for (size_t j = first_bad + 1; j < n_pieces; ++j) {
+    if (tiers[j] == Tier::kDisk && loaded[j].IsCorruption()) {
+      DropCorrupt(model, match.pieces[j].hash, loaded[j]);
+      ++result.corrupt_blocks;
+    }
   }
   counters_.hit_tokens_device += result.device_tokens;
   counters_.hit_tokens_disk += result.disk_tokens;

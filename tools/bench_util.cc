@@ -44,17 +44,27 @@ std::string BenchModelName(const BenchModelFlags& f) {
   return f.model.empty() ? f.preset : f.model;
 }
 
-Result<std::vector<size_t>> ParsePromptLengths(const std::string& flag) {
+std::vector<std::string> SplitList(const std::string& flag) {
   std::string list = flag;
   std::replace(list.begin(), list.end(), ',', ' ');
   std::istringstream words(list);
+  std::vector<std::string> items;
+  for (std::string w; words >> w;) items.push_back(w);
+  return items;
+}
+
+Result<std::vector<size_t>> ParsePromptLengths(const std::string& flag) {
   std::vector<size_t> lengths;
-  long long v;
-  while (words >> v) {
+  for (const std::string& word : SplitList(flag)) {
+    char* end = nullptr;
+    const long long v = std::strtoll(word.c_str(), &end, 10);
+    if (*end != '\0') {
+      return Status::InvalidArgument("--prompt-tokens: a comma-separated list, e.g. 512,2048");
+    }
     if (v < 2) return Status::InvalidArgument("--prompt-tokens: each must be >= 2");
     lengths.push_back(static_cast<size_t>(v));
   }
-  if (lengths.empty() || !words.eof()) {
+  if (lengths.empty()) {
     return Status::InvalidArgument("--prompt-tokens: a comma-separated list, e.g. 512,2048");
   }
   return lengths;

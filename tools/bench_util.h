@@ -42,6 +42,9 @@ Result<std::unique_ptr<LlamaModel>> LoadBenchModel(const BenchModelFlags& flags,
 // The name benches print for the model: the preset or the --model path.
 std::string BenchModelName(const BenchModelFlags& flags);
 
+// "a,b c" -> {"a", "b", "c"}: a flag's list, split at commas and spaces.
+std::vector<std::string> SplitList(const std::string& list);
+
 // "512,2048" -> {512, 2048}; each at least 2.
 Result<std::vector<size_t>> ParsePromptLengths(const std::string& list);
 

@@ -53,6 +53,10 @@ struct WorkloadRow {
   double Cold() const { return Median(cold_ttft); }
   double Warm() const { return Median(warm_ttft); }
   double LoadMs() const { return Median(load); }
+  // The model's part of a warm TTFT: what the load did not take.
+  double ModelMs() const { return std::max(0.0, Warm() - LoadMs()); }
+  double LoadShare() const { return Warm() > 0 ? LoadMs() / Warm() : 0; }
+  double Speedup() const { return Warm() > 0 ? Cold() / Warm() : 0; }
 };
 
 // Token ids below `vocab` that depend on (`salt`, position), so differently
@@ -221,12 +225,8 @@ class Workloads {
 };
 
 Result<std::vector<std::string>> ParseWorkloads(const std::string& flag) {
-  std::string list = flag;
-  std::replace(list.begin(), list.end(), ',', ' ');
-  std::istringstream words(list);
   std::vector<std::string> chosen;
-  std::string w;
-  while (words >> w) {
+  for (const std::string& w : SplitList(flag)) {
     if (std::find(std::begin(kWorkloads), std::end(kWorkloads), w) == std::end(kWorkloads)) {
       return Status::InvalidArgument("--workloads: unknown workload '" + w +
                                      "' (doc-question, chat, system-prompt, miss)");
@@ -238,7 +238,7 @@ Result<std::vector<std::string>> ParseWorkloads(const std::string& flag) {
 }
 
 nlohmann::json RowJson(const WorkloadRow& r) {
-  const double warm = r.Warm(), cold = r.Cold(), load = r.LoadMs();
+  const double warm = r.Warm(), cold = r.Cold();
   nlohmann::json j = {
       {"workload", r.workload},
       {"step", r.step},
@@ -250,10 +250,10 @@ nlohmann::json RowJson(const WorkloadRow& r) {
       {"warm_ttft_ms", warm},
       {"warm_ttft_ms_min", *std::min_element(r.warm_ttft.begin(), r.warm_ttft.end())},
       {"warm_ttft_ms_max", *std::max_element(r.warm_ttft.begin(), r.warm_ttft.end())},
-      {"load_ms", load},
-      {"model_ms", std::max(0.0, warm - load)},
-      {"load_share", warm > 0 ? load / warm : 0},
-      {"speedup", warm > 0 ? cold / warm : 0}};
+      {"load_ms", r.LoadMs()},
+      {"model_ms", r.ModelMs()},
+      {"load_share", r.LoadShare()},
+      {"speedup", r.Speedup()}};
   // On a miss the store can only cost: say how much, against no store.
   if (r.workload == "miss" || r.step == "first user") {
     j["store_overhead"] = cold > 0 ? warm / cold - 1 : 0;
@@ -265,12 +265,11 @@ void PrintRows(const std::vector<WorkloadRow>& rows) {
   std::printf("%-14s %-12s %7s %7s %8s %11s %11s %10s %10s %6s %8s\n", "workload", "step", "prompt",
               "reused", "computed", "cold TTFT", "warm TTFT", "load", "model", "load%", "speedup");
   for (const WorkloadRow& r : rows) {
-    const double warm = r.Warm(), cold = r.Cold(), load = r.LoadMs();
     std::printf("%-14s %-12s %7zu %7zu %8zu %11s %11s %10s %10s %5.1f%% %7.2fx\n",
                 r.workload.c_str(), r.step.c_str(), r.prompt_tokens, r.reused_tokens,
-                r.computed_tokens, HumanMs(cold).c_str(), HumanMs(warm).c_str(),
-                HumanMs(load).c_str(), HumanMs(std::max(0.0, warm - load)).c_str(),
-                warm > 0 ? 100 * load / warm : 0, warm > 0 ? cold / warm : 0);
+                r.computed_tokens, HumanMs(r.Cold()).c_str(), HumanMs(r.Warm()).c_str(),
+                HumanMs(r.LoadMs()).c_str(), HumanMs(r.ModelMs()).c_str(), 100 * r.LoadShare(),
+                r.Speedup());
   }
 }
 

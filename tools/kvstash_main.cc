@@ -15,7 +15,8 @@ namespace {
 // MLP activations: 5-15 MB each for the 0.5B shape) on every forward pass.
 // glibc's defaults give such blocks back to the kernel (munmap, or trimming
 // the heap top), and every pass then faults them in again at ~0.3 GB/s:
-// measured, a 2048-token prefill ran 10-25% slower, and slower still in a
+// measured (2-core Zen 4 EPYC, AVX-512, otherwise idle), a 2048-token
+// prefill of the 0.5B shape ran 10-25% slower, and slower still in a
 // process whose store thread frees blocks the forward pass allocated. Fixed
 // thresholds keep freed memory in the process for reuse (the dynamic mmap
 // threshold is off once set). A C++ service linking kvstash should do the

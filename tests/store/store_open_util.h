@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "store/disk_tier.h"
 #include "store/store.h"
 
 namespace kvstash::testing {
@@ -26,6 +27,21 @@ inline std::unique_ptr<Store> OpenCpuStore(const std::string& path,
   auto store = Store::Open(options);
   EXPECT_TRUE(store.ok()) << store.status().ToString();
   return store.ok() ? std::move(store).value() : nullptr;
+}
+
+// Flips one bit in the middle of each named block's stored blob, in place,
+// as damage on disk would (the store at `path` must be closed).
+inline void CorruptStoredBlobs(const std::string& path, const ModelId& model,
+                               const std::vector<BlockHash>& hashes) {
+  auto disk = DiskTier::Open(DiskTierOptions{path});
+  ASSERT_TRUE(disk.ok()) << disk.status().ToString();
+  for (const BlockHash& hash : hashes) {
+    std::string blob;
+    ASSERT_TRUE((*disk)->GetBlob(model, hash, &blob).ok());
+    blob[blob.size() / 2] ^= 0x20;
+    DiskBlockWrite w{model, hash, (*disk)->GetMeta(model, hash).value(), blob};
+    ASSERT_TRUE((*disk)->PutBlocks({w}, true).ok());
+  }
 }
 
 }  // namespace kvstash::testing

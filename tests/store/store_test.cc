@@ -14,6 +14,7 @@
 namespace kvstash {
 namespace {
 
+using testing::CorruptStoredBlobs;
 using testing::Iota;
 using testing::MakeKv;
 using testing::OpenCpuStore;
@@ -334,14 +335,7 @@ TEST(StoreTest, CorruptMiddleBlockEndsThePrefixWithAnyNumberOfLoadThreads) {
       victim = store->Match(model, tokens)->pieces[5].hash;
       ASSERT_OK(store->Close());
     }
-    {
-      auto disk = DiskTier::Open(DiskTierOptions{dir.path()}).value();
-      std::string blob;
-      ASSERT_OK(disk->GetBlob(model, victim, &blob));
-      blob[blob.size() / 2] ^= 0x20;
-      DiskBlockWrite w{model, victim, disk->GetMeta(model, victim).value(), blob};
-      ASSERT_OK(disk->PutBlocks({w}, true));
-    }
+    CorruptStoredBlobs(dir.path(), model, {victim});
     StoreOptions options;
     options.path = dir.path();
     options.device = "cpu";
@@ -379,16 +373,7 @@ TEST(StoreTest, EveryCorruptBlockOfAChainIsDroppedByTheFirstLoad) {
     for (size_t i : {2, 5, 9}) victims.push_back(match->pieces[i].hash);
     ASSERT_OK(store->Close());
   }
-  {
-    auto disk = DiskTier::Open(DiskTierOptions{dir.path()}).value();
-    for (const BlockHash& victim : victims) {
-      std::string blob;
-      ASSERT_OK(disk->GetBlob(model, victim, &blob));
-      blob[blob.size() / 2] ^= 0x20;
-      DiskBlockWrite w{model, victim, disk->GetMeta(model, victim).value(), blob};
-      ASSERT_OK(disk->PutBlocks({w}, true));
-    }
-  }
+  CorruptStoredBlobs(dir.path(), model, victims);
   StoreOptions options;
   options.path = dir.path();
   options.device = "cpu";
