@@ -249,10 +249,10 @@ Result<ApplyResult> ApplyPlan(DiskTier* disk, const PrunePlan& plan, const Apply
       bool keep = meta.ok() && meta->last_access_ms != d.last_access_ms;
       if (!keep) {
         KVSTASH_ASSIGN_OR_RETURN(auto children, disk->Children(d.ref.model, d.ref.hash));
-        for (const BlockHash& c : children) {
+        for (const ChildLink& c : children) {
           // A link to a block without a meta (left by a damaged block) is no child.
-          keep = keep || (!gone.count({d.ref.model, c}) &&
-                          !disk->GetMeta(d.ref.model, c).status().IsNotFound());
+          keep = keep || (!gone.count({d.ref.model, c.hash}) &&
+                          !disk->GetMeta(d.ref.model, c.hash).status().IsNotFound());
         }
       }
       if (keep) {

@@ -88,7 +88,8 @@ Result<std::vector<BlockProblem>> FindDanglingLinks(DiskTier* disk, const BlockG
     parents.erase(std::unique(parents.begin(), parents.end()), parents.end());
     for (const BlockHash& p : parents) {
       KVSTASH_ASSIGN_OR_RETURN(auto children, disk->Children(model, p));
-      for (const BlockHash& c : children) {
+      for (const ChildLink& link : children) {
+        const BlockHash& c = link.hash;
         if (graph.Find({model, c})) continue;
         // Written since the graph was loaded?
         if (!disk->GetMeta(model, c).status().IsNotFound()) continue;

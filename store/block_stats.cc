@@ -149,7 +149,8 @@ Result<BlockInspection> InspectBlock(DiskTier* disk, const ModelId& model, const
   } else if (!meta.status().IsNotFound()) {
     return meta.status();
   }
-  KVSTASH_ASSIGN_OR_RETURN(out.children, disk->Children(model, hash));
+  KVSTASH_ASSIGN_OR_RETURN(std::vector<ChildLink> children, disk->Children(model, hash));
+  for (const ChildLink& c : children) out.children.push_back(c.hash);
 
   std::string blob;
   Status read = disk->GetBlob(model, hash, &blob);

@@ -12,16 +12,16 @@ CachedBlockPtr DeviceTier::Lookup(const ModelId& model, const BlockHash& hash) {
   return *it->second;
 }
 
-std::vector<CachedBlockPtr> DeviceTier::Children(const ModelId& model, const BlockHash& parent) {
+std::optional<ChildMatch> DeviceTier::LongestChild(const ModelId& model, const BlockHash& parent,
+                                                   TokenSpan query) const {
   std::lock_guard<std::mutex> lock(mu_);
-  std::vector<CachedBlockPtr> out;
-  auto it = children_.find(Key{model, parent});
-  if (it == children_.end()) return out;
-  for (const BlockHash& child : it->second) {
-    auto found = index_.find(Key{model, child});
-    if (found != index_.end()) out.push_back(*found->second);
-  }
-  return out;
+  return children_.Longest(model, parent, query);
+}
+
+std::vector<ChildLink> DeviceTier::ShorterChildren(const ModelId& model, const BlockHash& parent,
+                                                   TokenSpan tokens) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return children_.ShorterPrefixes(model, parent, tokens);
 }
 
 std::vector<CachedBlockPtr> DeviceTier::Insert(CachedBlockPtr block) {
@@ -39,7 +39,7 @@ std::vector<CachedBlockPtr> DeviceTier::Insert(CachedBlockPtr block) {
     EraseLocked(victim);
   }
   bytes_ += block->bytes;
-  children_[Key{block->model, block->parent}].push_back(block->hash);
+  children_.Add(block->model, block->parent, block->tokens, block->hash);
   lru_.push_front(std::move(block));
   index_[key] = lru_.begin();
   return evicted;
@@ -53,12 +53,7 @@ void DeviceTier::Erase(const ModelId& model, const BlockHash& hash) {
 
 void DeviceTier::EraseLocked(LruList::iterator it) {
   const CachedBlock& b = **it;
-  auto siblings = children_.find(Key{b.model, b.parent});
-  if (siblings != children_.end()) {
-    auto& v = siblings->second;
-    v.erase(std::remove(v.begin(), v.end(), b.hash), v.end());
-    if (v.empty()) children_.erase(siblings);
-  }
+  children_.Remove(b.model, b.parent, b.tokens, b.hash);
   bytes_ -= b.bytes;
   index_.erase(Key{b.model, b.hash});
   lru_.erase(it);

@@ -14,12 +14,14 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
 #include "serde/block_codec.h"
 #include "serde/block_hash.h"
 #include "serde/model_id.h"
+#include "store/child_index.h"
 
 namespace kvstash {
 
@@ -43,8 +45,13 @@ class DeviceTier {
 
   // The block, marked most recently used; nullptr if absent.
   CachedBlockPtr Lookup(const ModelId& model, const BlockHash& hash);
-  // Blocks whose parent is `parent` (no LRU update).
-  std::vector<CachedBlockPtr> Children(const ModelId& model, const BlockHash& parent);
+  // Among the blocks whose parent is `parent` (no LRU update): the one
+  // sharing the most leading tokens with `query`, and those whose tokens are
+  // a strict prefix of `tokens` (child_index.h). O(log n) in the blocks held.
+  std::optional<ChildMatch> LongestChild(const ModelId& model, const BlockHash& parent,
+                                         TokenSpan query) const;
+  std::vector<ChildLink> ShorterChildren(const ModelId& model, const BlockHash& parent,
+                                         TokenSpan tokens) const;
 
   // Adds `block` as most recently used, unless a block with its key is
   // present (then nothing changes). Returns the blocks evicted to stay within
@@ -81,7 +88,7 @@ class DeviceTier {
   mutable std::mutex mu_;
   LruList lru_;  // front: most recently used
   std::unordered_map<Key, LruList::iterator, KeyHasher> index_;
-  std::unordered_map<Key, std::vector<BlockHash>, KeyHasher> children_;  // (model, parent)
+  ChildIndex children_;
   uint64_t bytes_ = 0;
 };
 

@@ -19,23 +19,30 @@
 #include <unordered_set>
 
 #include "serde/le_coding.h"
+#include "store/disk_tier_internal.h"
 #include "store/rocks_status_internal.h"
 
 namespace kvstash {
 
 namespace {
 
-constexpr char kBlocksFamily[] = "blocks";
-constexpr char kMetaFamily[] = "meta";
-constexpr char kChildrenFamily[] = "children";
 constexpr char kModelKeyPrefix[] = "model/";
 constexpr char kCountersKey[] = "stats/counters";
 constexpr char kPinKeyPrefix[] = "pin/";
 constexpr char kLogitsKeyPrefix[] = "logits/";
-constexpr size_t kKeySize = 2 * Hash128::kEncodedSize;
 // Blob GC relocates live blobs out of the oldest this fraction of blob files
 // during compactions. Compact() sets its own (see there).
 constexpr double kBlobGcAgeCutoff = 0.5;
+
+Result<uint32_t> DecodeLayoutVersion(std::string_view value) {
+  LeReader in(value);
+  uint32_t version = 0;
+  if (!in.Read32(&version) || in.remaining() != 0 || version < 2) {
+    return Status::Corruption("store layout record: " + std::to_string(value.size()) +
+                              " bytes, version " + std::to_string(version));
+  }
+  return version;
+}
 
 // RocksDB's info log for read-only views: they change nothing worth logging,
 // and a LOG file would need a private directory (the writer's LOG is not
@@ -45,20 +52,6 @@ class NullLogger : public rocksdb::Logger {
   using rocksdb::Logger::Logv;
   void Logv(const char* /*format*/, va_list /*ap*/) override {}
 };
-
-std::string BlockKey(const ModelId& model, const BlockHash& hash) {
-  std::string key;
-  key.reserve(kKeySize);
-  model.AppendTo(&key);
-  hash.AppendTo(&key);
-  return key;
-}
-
-std::string ChildKey(const ModelId& model, const BlockHash& parent, const BlockHash& child) {
-  std::string key = BlockKey(model, parent);
-  child.AppendTo(&key);
-  return key;
-}
 
 // "logits/" + model + parent + tail.
 std::string LogitsKeyOf(const LogitsKey& k) {
@@ -75,62 +68,47 @@ std::string ModelKey(const ModelId& model) {
   return key;
 }
 
-// Smallest key strictly after every key that starts with `prefix`.
-std::string PrefixEnd(std::string prefix) {
-  while (!prefix.empty()) {
-    auto& c = reinterpret_cast<unsigned char&>(prefix.back());
-    if (c != 0xff) {
-      ++c;
-      return prefix;
-    }
-    prefix.pop_back();
-  }
-  return prefix;  // empty: no upper bound
-}
-
 }  // namespace
 
-struct DiskTier::Impl {
-  DiskTierOptions options;
-  std::string secondary_path;
-  std::unique_ptr<rocksdb::DB> db;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;  // default, blocks, meta, children
-  rocksdb::ColumnFamilyHandle* blocks = nullptr;
-  rocksdb::ColumnFamilyHandle* meta = nullptr;
-  rocksdb::ColumnFamilyHandle* children = nullptr;
-  std::mutex counters_mu;  // makes AddCounters' read-modify-write atomic
-
-  ~Impl() {
-    if (db) {
-      // Write the memtables out (blobs to blob files) so the WAL is empty:
-      // the next open, often a warm start waiting for its first token, then
-      // replays nothing (a 2048-token prompt's blobs are 16 MiB of WAL,
-      // which a read-only open would read back into memory every time, and a
-      // read-write open would also write out, with fsyncs). The work is the
-      // same, done once, here. A failure (a full disk) leaves it in the WAL.
-      if (!options.read_only) {
-        rocksdb::FlushOptions flush;
-        flush.allow_write_stall = true;
-        rocksdb::Status s = db->Flush(flush, handles);
-        (void)s;
-      }
-      for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
-      rocksdb::Status s = db->Close();
-      (void)s;  // nothing useful to do with a close error in a destructor
-      db.reset();
+DiskTier::Impl::~Impl() {
+  if (db) {
+    // Write the memtables out (blobs to blob files) so the WAL is empty:
+    // the next open, often a warm start waiting for its first token, then
+    // replays nothing (a 2048-token prompt's blobs are 16 MiB of WAL,
+    // which a read-only open would read back into memory every time, and a
+    // read-write open would also write out, with fsyncs). The work is the
+    // same, done once, here. A failure (a full disk) leaves it in the WAL.
+    if (!options.read_only) {
+      rocksdb::FlushOptions flush;
+      flush.allow_write_stall = true;
+      rocksdb::Status s = db->Flush(flush, handles);
+      (void)s;
     }
-    if (!secondary_path.empty()) {
-      std::error_code ec;
-      std::filesystem::remove_all(secondary_path, ec);
-    }
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+    rocksdb::Status s = db->Close();
+    (void)s;  // nothing useful to do with a close error in a destructor
+    db.reset();
   }
-};
+  if (!secondary_path.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(secondary_path, ec);
+  }
+}
 
 DiskTier::DiskTier(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 DiskTier::~DiskTier() = default;
 
 const std::string& DiskTier::path() const { return impl_->options.path; }
 bool DiskTier::read_only() const { return impl_->options.read_only; }
+uint32_t DiskTier::layout_at_open() const { return impl_->layout; }
+
+DiskTierWork DiskTier::Work() const {
+  DiskTierWork w;
+  w.point_reads = impl_->point_reads.load(std::memory_order_relaxed);
+  w.seeks = impl_->seeks.load(std::memory_order_relaxed);
+  w.steps = impl_->steps.load(std::memory_order_relaxed);
+  return w;
+}
 
 DiskBlockWrite BlockWriteFromHeader(const ModelId& model, const BlockHash& hash,
                                     const BlockHeader& header, std::string blob, uint64_t now_ms) {
@@ -213,12 +191,27 @@ Result<std::unique_ptr<DiskTier>> DiskTier::Open(const DiskTierOptions& options)
     // No blob cache: the device tier is the cache, page-cache re-reads run
     // at ~8 GB/s, and 600 KB blobs churn a sharded LRU (docs/benchmarks.md).
   }
-  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-      {rocksdb::kDefaultColumnFamilyName, small_family(false)},
-      {kBlocksFamily, blocks_cf},
-      {kMetaFamily, small_family(false)},
-      {kChildrenFamily, small_family(true)},
-  };
+  // Every family the store has must be opened read-write (RocksDB's rule),
+  // so they are listed first: a layout-1 store has "children", which
+  // migration drops; a family this kvstash does not know is opened with
+  // default options, and the layout record then says whether it may go on.
+  std::vector<std::string> existing;
+  const bool exists = rocksdb::DB::ListColumnFamilies(db_options, options.path, &existing).ok();
+  std::vector<std::string> names = {rocksdb::kDefaultColumnFamilyName, kBlocksFamily, kMetaFamily};
+  const bool has_links =
+      std::find(existing.begin(), existing.end(), kLinksFamily) != existing.end();
+  if (has_links || !options.read_only) names.push_back(kLinksFamily);
+  for (const std::string& name : existing) {
+    if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+  }
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const std::string& name : names) {
+    rocksdb::ColumnFamilyOptions cf = small_family(false);
+    if (name == kBlocksFamily) cf = blocks_cf;
+    if (name == kLinksFamily) cf = small_family(true);
+    if (name == kLegacyChildrenFamily) cf = small_family(true);
+    families.emplace_back(name, cf);
+  }
 
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s;
@@ -241,9 +234,40 @@ Result<std::unique_ptr<DiskTier>> DiskTier::Open(const DiskTierOptions& options)
   }
   if (!s.ok()) return FromRocks(s, "open store " + options.path);
   impl->db.reset(raw);
-  impl->blocks = impl->handles[1];
-  impl->meta = impl->handles[2];
-  impl->children = impl->handles[3];
+  rocksdb::ColumnFamilyHandle* legacy = nullptr;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == kBlocksFamily) impl->blocks = impl->handles[i];
+    if (names[i] == kMetaFamily) impl->meta = impl->handles[i];
+    if (names[i] == kLinksFamily) impl->links = impl->handles[i];
+    if (names[i] == kLegacyChildrenFamily) legacy = impl->handles[i];
+  }
+
+  // The layout: recorded since layout 2; a store without the record is
+  // layout 1, unless this open just created it.
+  std::string layout_value;
+  rocksdb::Status ls = impl->db->Get(rocksdb::ReadOptions(), kLayoutKey, &layout_value);
+  if (ls.ok()) {
+    KVSTASH_ASSIGN_OR_RETURN(impl->layout, DecodeLayoutVersion(layout_value));
+  } else if (ls.IsNotFound()) {
+    impl->layout = exists ? 1 : kDiskLayoutVersion;
+  } else {
+    return FromRocks(ls, "read the layout of store " + options.path);
+  }
+  if (impl->layout > kDiskLayoutVersion) {
+    return Status::NotSupported("store " + options.path + " has key layout " +
+                                std::to_string(impl->layout) + ", newer than this kvstash reads (" +
+                                std::to_string(kDiskLayoutVersion) + ")");
+  }
+  if (options.read_only) {
+    if (impl->layout < 2) {
+      KVSTASH_RETURN_IF_ERROR(impl->LoadLegacyLinks());
+    } else if (!impl->links) {
+      return Status::Corruption("store " + options.path + ": layout 2 without its family " +
+                                kLinksFamily);
+    }
+  } else if (impl->layout < 2 || legacy || !exists) {
+    KVSTASH_RETURN_IF_ERROR(impl->MigrateToLayout2(legacy, /*new_store=*/!exists));
+  }
   return std::unique_ptr<DiskTier>(new DiskTier(std::move(impl)));
 }
 
@@ -349,7 +373,9 @@ Status DiskTier::PutBlocks(const std::vector<DiskBlockWrite>& blocks, bool sync)
     std::string key = BlockKey(b.model, b.hash);
     batch.Put(impl_->blocks, key, b.blob);
     batch.Put(impl_->meta, key, b.meta.Encode());
-    batch.Put(impl_->children, ChildKey(b.model, b.meta.parent, b.hash), rocksdb::Slice());
+    std::string hash;
+    b.hash.AppendTo(&hash);
+    batch.Put(impl_->links, LinkKey(b.model, b.meta.parent, b.meta.tokens), hash);
   }
   rocksdb::WriteOptions wo;
   wo.sync = sync;
@@ -358,6 +384,7 @@ Status DiskTier::PutBlocks(const std::vector<DiskBlockWrite>& blocks, bool sync)
 }
 
 Result<BlockMeta> DiskTier::GetMeta(const ModelId& model, const BlockHash& hash) {
+  impl_->point_reads.fetch_add(1, std::memory_order_relaxed);
   rocksdb::PinnableSlice value;
   rocksdb::Status s =
       impl_->db->Get(rocksdb::ReadOptions(), impl_->meta, BlockKey(model, hash), &value);
@@ -369,6 +396,7 @@ Result<BlockMeta> DiskTier::GetMeta(const ModelId& model, const BlockHash& hash)
 }
 
 Status DiskTier::GetBlob(const ModelId& model, const BlockHash& hash, std::string* blob) {
+  impl_->point_reads.fetch_add(1, std::memory_order_relaxed);
   rocksdb::ReadOptions ro;
   ro.verify_checksums = false;
   ro.fill_cache = false;
@@ -392,24 +420,6 @@ Status DiskTier::GetBlob(const ModelId& model, const BlockHash& hash, std::strin
   return FromRocks(s, "read block " + hash.ToHex());
 }
 
-Result<std::vector<BlockHash>> DiskTier::Children(const ModelId& model, const BlockHash& parent) {
-  std::vector<BlockHash> out;
-  const std::string prefix = BlockKey(model, parent);
-  const std::string upper = PrefixEnd(prefix);
-  rocksdb::Slice upper_slice(upper);
-  rocksdb::ReadOptions ro;
-  ro.iterate_upper_bound = &upper_slice;
-  ro.prefix_same_as_start = true;
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->children));
-  for (it->Seek(prefix); it->Valid(); it->Next()) {
-    rocksdb::Slice k = it->key();
-    if (k.size() != kKeySize + Hash128::kEncodedSize) continue;
-    out.push_back(Hash128::DecodeFrom(k.data() + kKeySize));
-  }
-  KVSTASH_RETURN_IF_ERROR(FromRocks(it->status(), "list children of " + parent.ToHex()));
-  return out;
-}
-
 Status DiskTier::PutLogits(const LogitsKey& key, std::string_view record) {
   return FromRocks(impl_->db->Put(rocksdb::WriteOptions(), LogitsKeyOf(key),
                                   rocksdb::Slice(record.data(), record.size())),
@@ -417,6 +427,7 @@ Status DiskTier::PutLogits(const LogitsKey& key, std::string_view record) {
 }
 
 Status DiskTier::GetLogits(const LogitsKey& key, std::string* record) {
+  impl_->point_reads.fetch_add(1, std::memory_order_relaxed);
   rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), LogitsKeyOf(key), record);
   if (s.IsNotFound()) return Status::NotFound("logits of " + key.tail.ToHex());
   return FromRocks(s, "read logits of " + key.tail.ToHex());
@@ -449,28 +460,37 @@ Status DiskTier::ForEachLogits(const std::optional<ModelId>& model,
   return FromRocks(it->status(), "list logits records");
 }
 
-Status DiskTier::DeleteBlock(const ModelId& model, const BlockHash& hash, const BlockHash& parent) {
-  return DeleteBlocks({{model, hash, parent}});
+Status DiskTier::DeleteBlock(const ModelId& model, const BlockHash& hash, const BlockHash& parent,
+                             TokenSpan tokens) {
+  return DeleteBlocks(
+      {{model, hash, parent, std::vector<int32_t>(tokens.data, tokens.data + tokens.size)}});
 }
 
 Status DiskTier::DeleteBlocks(const std::vector<DiskBlockDelete>& blocks) {
   if (blocks.empty()) return Status::OK();
+  if (read_only()) return Status::NotSupported("delete blocks: store opened read-only");
   rocksdb::WriteBatch batch;
-  std::unordered_map<ModelId, std::unordered_set<BlockHash, Hash128Hasher>, Hash128Hasher> deleted;
   for (const DiskBlockDelete& b : blocks) {
     std::string key = BlockKey(b.model, b.hash);
     batch.Delete(impl_->blocks, key);
     batch.Delete(impl_->meta, key);
-    batch.Delete(impl_->children, ChildKey(b.model, b.parent, b.hash));
-    deleted[b.model].insert(b.hash);
-  }
-  // The logits records whose parent goes too: one pass over each model's
-  // records (few: one per stored prompt), not a seek per deleted block.
-  for (const auto& [model, hashes] : deleted) {
-    KVSTASH_RETURN_IF_ERROR(ForEachLogits(model, [&](const LogitsKey& key, std::string_view) {
-      if (hashes.count(key.parent)) batch.Delete(LogitsKeyOf(key));
-      return true;
-    }));
+    KVSTASH_ASSIGN_OR_RETURN(std::optional<std::string> link, impl_->FindLinkKey(b));
+    if (link) batch.Delete(impl_->links, *link);
+    // The logits records whose parent goes too: one seek to their prefix.
+    std::string prefix = kLogitsKeyPrefix;
+    b.model.AppendTo(&prefix);
+    b.hash.AppendTo(&prefix);
+    const std::string upper = PrefixEnd(prefix);
+    rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro));
+    impl_->seeks.fetch_add(1, std::memory_order_relaxed);
+    for (it->Seek(prefix); it->Valid(); it->Next()) {
+      impl_->steps.fetch_add(1, std::memory_order_relaxed);
+      batch.Delete(it->key());
+    }
+    KVSTASH_RETURN_IF_ERROR(FromRocks(it->status(), "find logits records of " + b.hash.ToHex()));
   }
   const std::string what =
       blocks.size() == 1 ? "delete block " + blocks[0].hash.ToHex()

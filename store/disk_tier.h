@@ -1,13 +1,25 @@
 // DiskTier: the persistent tier, an embedded RocksDB database.
 //
-// Column families (keys and values in docs/format.md):
-//   blocks    model(16) | hash(16)           -> encoded block blob
-//   meta      model(16) | hash(16)           -> BlockMeta
-//   children  model(16) | parent(16) | hash  -> "" (who continues a prefix)
-//   default   "model/" | model(16)           -> canonical ModelDescription text
-//             "stats/counters"               -> DiskCounters
-//             "pin/" | name                  -> DiskPin
-// A model's blocks are one contiguous key range in each family.
+// Column families of layout 2 (keys and values in docs/format.md, section 5):
+//   blocks        model(16) | hash(16)               -> encoded block blob
+//   meta          model(16) | hash(16)               -> BlockMeta
+//   child_tokens  model(16) | parent(16) | tokens    -> hash (who continues a
+//                 prefix, sorted by tokens: child_index.h)
+//   default       "model/" | model(16)               -> canonical ModelDescription
+//                 "stats/counters"                   -> DiskCounters
+//                 "pin/" | name                      -> DiskPin
+//                 "logits/" | model | parent | tail  -> logits record
+//                 "layout/version"                   -> 2
+// A model's blocks are one contiguous key range in each family. Every
+// operation a request makes (a block's meta or blob, the child sharing the
+// longest prefix with a query, the partial blocks a new one supersedes, the
+// logits records of a deleted block) is a point read or a seek or two: its
+// cost does not grow with the number of blocks stored.
+//
+// Layout 1 (kvstash before the index of child tokens) kept child links as
+// model | parent | hash and had no layout record. A read-write open migrates
+// it (rebuilds the links from the metas, once); a read-only view of it
+// rebuilds them in memory at open.
 //
 // Writes of a block (blob, meta, child link) are one atomic WriteBatch, so a
 // crash never leaves a blob without its meta or the other way round.
@@ -31,8 +43,12 @@
 #include "serde/logits_record.h"
 #include "serde/model_id.h"
 #include "serde/status.h"
+#include "store/child_index.h"
 
 namespace kvstash {
+
+// The key layout this kvstash writes; it reads [1, 2] (docs/format.md, 5).
+inline constexpr uint32_t kDiskLayoutVersion = 2;
 
 struct DiskTierOptions {
   std::string path;
@@ -65,11 +81,22 @@ struct DiskBlockWrite {
 DiskBlockWrite BlockWriteFromHeader(const ModelId& model, const BlockHash& hash,
                                     const BlockHeader& header, std::string blob, uint64_t now_ms);
 
-// A block to remove; `parent` names its child link.
+// A block to remove; `parent` and `tokens` name its child link. Empty
+// `tokens`: read from the block's meta (or, without one, found among the
+// parent's children).
 struct DiskBlockDelete {
   ModelId model;
   BlockHash hash;
   BlockHash parent;
+  std::vector<int32_t> tokens;
+};
+
+// Reads the disk tier did, since it opened: what tests count to show that a
+// request's work does not grow with the store.
+struct DiskTierWork {
+  uint64_t point_reads = 0;  // Get()s of one key
+  uint64_t seeks = 0;        // iterator seeks
+  uint64_t steps = 0;        // iterator Next()/Prev()
 };
 
 struct DiskTierSizes {
@@ -135,6 +162,10 @@ class DiskTier {
 
   const std::string& path() const;
   bool read_only() const;
+  // The key layout the store had when opened (1 for a store migrated by this
+  // open, or read as layout 1).
+  uint32_t layout_at_open() const;
+  DiskTierWork Work() const;
 
   Status PutModel(const ModelId& model, std::string_view canonical_description);
   // NotFound if the model was never registered.
@@ -164,8 +195,15 @@ class DiskTier {
   // and the device tier is the cache (docs/benchmarks.md). Callers that do
   // not decode must call ParseBlockHeader().
   Status GetBlob(const ModelId& model, const BlockHash& hash, std::string* blob);
-  // Hashes of the blocks whose parent is `parent`, in key order.
-  Result<std::vector<BlockHash>> Children(const ModelId& model, const BlockHash& parent);
+  // The blocks whose parent is `parent`, in token order.
+  Result<std::vector<ChildLink>> Children(const ModelId& model, const BlockHash& parent);
+  // Among them, the one sharing the most leading tokens with `query`
+  // (nullopt: none shares the first), and those whose tokens are a strict
+  // prefix of `tokens`. A seek or two each (child_index.h).
+  Result<std::optional<ChildMatch>> LongestChild(const ModelId& model, const BlockHash& parent,
+                                                 TokenSpan query);
+  Result<std::vector<ChildLink>> ShorterChildren(const ModelId& model, const BlockHash& parent,
+                                                 TokenSpan tokens);
 
   // Logits records (serde/logits_record.h), in the default family under
   // "logits/" + model + parent + tail. A record is deleted with its parent
@@ -184,8 +222,9 @@ class DiskTier {
                        const std::function<bool(const LogitsKey&, std::string_view)>& fn);
 
   // Removes a block's blob, meta and child link, and the logits records whose
-  // parent it is (absent parts are ignored).
-  Status DeleteBlock(const ModelId& model, const BlockHash& hash, const BlockHash& parent);
+  // parent it is (absent parts are ignored). `tokens`: see DiskBlockDelete.
+  Status DeleteBlock(const ModelId& model, const BlockHash& hash, const BlockHash& parent,
+                     TokenSpan tokens = {});
 
   // Removes several blocks (blob, meta, child link, logits records each) in
   // one atomic batch;
@@ -227,8 +266,9 @@ class DiskTier {
   // and is left as it is.
   Status AddCounters(const DiskCounters& delta);
 
+  struct Impl;  // disk_tier_internal.h
+
  private:
-  struct Impl;
   explicit DiskTier(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -24,13 +24,6 @@ namespace {
 // costs no write of its own.
 constexpr size_t kAccessFlushThreshold = 4096;
 
-size_t CommonPrefix(const std::vector<int32_t>& stored, const int32_t* query, size_t len) {
-  size_t n = std::min(stored.size(), len);
-  size_t i = 0;
-  while (i < n && stored[i] == query[i]) ++i;
-  return i;
-}
-
 bool TokensEqual(const std::vector<int32_t>& stored, const int32_t* query, size_t len) {
   return stored.size() == len && std::equal(stored.begin(), stored.end(), query);
 }
@@ -194,31 +187,18 @@ Result<ModelDescription> Store::GetModel(const ModelId& model) {
 
 void Store::BestChild(const ModelId& model, const BlockHash& parent, const int32_t* query,
                       size_t len, PrefixMatch::Piece* best) {
-  std::vector<CachedBlockPtr> in_memory = device_tier_->Children(model, parent);
+  const TokenSpan q(query, len);
+  auto consider = [&](const std::optional<ChildMatch>& m, Tier tier) {
+    if (m && m->common > best->n) *best = {m->hash, tier, 0, m->common, m->block_tokens};
+  };
+  consider(device_tier_->LongestChild(model, parent, q), Tier::kDevice);
   {
     std::lock_guard<std::mutex> lock(pending_mu_);
-    auto it = pending_.find(model);
-    if (it != pending_.end()) {
-      for (const auto& [hash, block] : it->second) {
-        if (block->parent == parent) in_memory.push_back(block);
-      }
-    }
-  }
-  for (const CachedBlockPtr& child : in_memory) {
-    size_t n = CommonPrefix(child->tokens, query, len);
-    if (n > best->n) {
-      *best = PrefixMatch::Piece{child->hash, Tier::kDevice, 0, n, child->tokens.size()};
-    }
+    consider(pending_children_.Longest(model, parent, q), Tier::kDevice);
   }
   if (!disk_ || best->n == len) return;
-  auto children = disk_->Children(model, parent);
-  if (!children.ok()) return;  // an unreadable index only costs reuse
-  for (const BlockHash& hash : *children) {
-    auto meta = disk_->GetMeta(model, hash);
-    if (!meta.ok() || meta->parent != parent) continue;
-    size_t n = CommonPrefix(meta->tokens, query, len);
-    if (n > best->n) *best = PrefixMatch::Piece{hash, Tier::kDisk, 0, n, meta->tokens.size()};
-  }
+  auto on_disk = disk_->LongestChild(model, parent, q);
+  if (on_disk.ok()) consider(*on_disk, Tier::kDisk);  // an unreadable index only costs reuse
 }
 
 Result<PrefixMatch> Store::Match(const ModelId& model, const std::vector<int32_t>& tokens) {
@@ -378,8 +358,12 @@ void Store::DropCorrupt(const ModelId& model, const BlockHash& hash, const Statu
                why.ToString().c_str());
   if (!disk_ || disk_->read_only()) return;
   BlockHash parent;
-  if (auto meta = disk_->GetMeta(model, hash); meta.ok()) parent = meta->parent;
-  Status s = disk_->DeleteBlock(model, hash, parent);
+  std::vector<int32_t> tokens;
+  if (auto meta = disk_->GetMeta(model, hash); meta.ok()) {
+    parent = meta->parent;
+    tokens = std::move(meta->tokens);
+  }
+  Status s = disk_->DeleteBlock(model, hash, parent, tokens);
   if (!s.ok()) {
     std::fprintf(stderr, "kvstash: warning: could not delete corrupt block %s: %s\n",
                  hash.ToHex().c_str(), s.ToString().c_str());
@@ -391,7 +375,10 @@ void Store::ForgetPending(const CachedBlockPtr& block) {
   auto model = pending_.find(block->model);
   if (model == pending_.end()) return;
   auto it = model->second.find(block->hash);
-  if (it != model->second.end() && it->second == block) model->second.erase(it);
+  if (it != model->second.end() && it->second == block) {
+    model->second.erase(it);
+    pending_children_.Remove(block->model, block->parent, block->tokens, block->hash);
+  }
   if (model->second.empty()) pending_.erase(model);
 }
 
@@ -408,6 +395,7 @@ void Store::SpillToWriter(CachedBlockPtr block) {
   {
     std::lock_guard<std::mutex> lock(pending_mu_);
     pending_[block->model][block->hash] = block;
+    pending_children_.Add(block->model, block->parent, block->tokens, block->hash);
   }
   writer_->EnqueueBlock(std::move(block));
 }
@@ -431,36 +419,29 @@ void Store::SupersedePartials(const ModelId& model, const BlockHash& parent, con
                               size_t n) {
   // A shorter block that is a prefix of this one can never be the best
   // match again: drop it from every tier, including a write still queued.
-  auto superseded = [&](const std::vector<int32_t>& stored) {
-    return stored.size() < n && CommonPrefix(stored, tokens, n) == stored.size();
-  };
-  std::unordered_set<BlockHash, Hash128Hasher> doomed;
-  for (const CachedBlockPtr& child : device_tier_->Children(model, parent)) {
-    if (superseded(child->tokens)) {
-      device_tier_->Erase(model, child->hash);
-      doomed.insert(child->hash);
-    }
+  const TokenSpan t(tokens, n);
+  std::unordered_map<BlockHash, std::vector<int32_t>, Hash128Hasher> doomed;
+  for (ChildLink& child : device_tier_->ShorterChildren(model, parent, t)) {
+    device_tier_->Erase(model, child.hash);
+    doomed.emplace(child.hash, std::move(child.tokens));
   }
   if (!disk_ || !writer_) return;
   {
     std::lock_guard<std::mutex> lock(pending_mu_);
-    auto queued = pending_.find(model);
-    if (queued != pending_.end()) {
-      for (const auto& [hash, block] : queued->second) {
-        if (block->parent == parent && superseded(block->tokens)) doomed.insert(hash);
-      }
+    for (ChildLink& child : pending_children_.ShorterPrefixes(model, parent, t)) {
+      doomed.emplace(child.hash, std::move(child.tokens));
     }
   }
-  if (auto children = disk_->Children(model, parent); children.ok()) {
-    for (const BlockHash& hash : *children) {
-      auto meta = disk_->GetMeta(model, hash);
-      if (meta.ok() && superseded(meta->tokens)) doomed.insert(hash);
-    }
+  if (auto on_disk = disk_->ShorterChildren(model, parent, t); on_disk.ok()) {
+    for (ChildLink& child : *on_disk) doomed.emplace(child.hash, std::move(child.tokens));
   }
-  for (const BlockHash& hash : doomed) {
+  for (auto& [hash, child_tokens] : doomed) {
     // Through the writer, so it runs after a queued write of that block.
     writer_->EnqueueTask(
-        [this, model, hash, parent] { (void)disk_->DeleteBlock(model, hash, parent); }, 0);
+        [this, model, hash = hash, parent, child_tokens = std::move(child_tokens)] {
+          (void)disk_->DeleteBlock(model, hash, parent, child_tokens);
+        },
+        0);
   }
 }
 

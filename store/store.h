@@ -61,6 +61,7 @@
 #include "serde/logits_record.h"
 #include "serde/model_id.h"
 #include "serde/status.h"
+#include "store/child_index.h"
 #include "store/kv_tensors.h"
 #include "store/store_options.h"
 
@@ -301,6 +302,8 @@ class Store {
       ModelId, std::unordered_map<BlockHash, std::shared_ptr<struct CachedBlock>, Hash128Hasher>,
       Hash128Hasher>
       pending_;
+  // The same blocks by parent and tokens, for BestChild and SupersedePartials.
+  ChildIndex pending_children_;
 
   std::mutex logits_mu_;
   // The most recently stored or loaded logits records, newest first.

@@ -7,6 +7,7 @@
 
 #include "serde/logits_record.h"
 #include "tests/gc/gc_test_util.h"
+#include "tests/raw_store.h"
 
 namespace kvstash {
 namespace {
@@ -149,17 +150,12 @@ TEST_F(VerifyTest, BadLogitsRecordsAreFoundAndRepairDeletesOnlyThem) {
   // record with it (see DiskTier::DeleteBlock).
   disk_.reset();
   {
-    rocksdb::DB* raw = nullptr;
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-        {rocksdb::kDefaultColumnFamilyName, {}}, {"blocks", {}}, {"meta", {}}, {"children", {}}};
-    ASSERT_TRUE(rocksdb::DB::Open({}, dir_.path(), families, &handles, &raw).ok());
+    testing::RawStore raw(dir_.path());
+    ASSERT_TRUE(raw.ok()) << raw.error();
     std::string key;
     model_.AppendTo(&key);
     Hash(2, 6).AppendTo(&key);
-    ASSERT_TRUE(raw->Delete({}, handles[2], key).ok());
-    for (auto* h : handles) raw->DestroyColumnFamilyHandle(h);
-    delete raw;
+    ASSERT_TRUE(raw.db()->Delete({}, raw.family("meta"), key).ok());
   }
   Reopen();
 
@@ -227,12 +223,11 @@ TEST_F(VerifyTest, HeaderThatDisagreesWithKeyOrMetaIsCorrupt) {
 TEST_F(VerifyTest, UnreadableMetaMissingBlobAndDanglingLink) {
   disk_.reset();
   {
-    std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-        {rocksdb::kDefaultColumnFamilyName, {}}, {"blocks", {}}, {"meta", {}}, {"children", {}}};
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* raw = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open({}, dir_.path(), families, &handles, &raw).ok());
-    std::unique_ptr<rocksdb::DB> db(raw);
+    testing::RawStore raw(dir_.path());
+    ASSERT_TRUE(raw.ok()) << raw.error();
+    rocksdb::DB* db = raw.db();
+    rocksdb::ColumnFamilyHandle* blobs = raw.family("blocks");
+    rocksdb::ColumnFamilyHandle* metas = raw.family("meta");
     auto key = [&](int chain, int block) {
       std::string k;
       model_.AppendTo(&k);
@@ -240,12 +235,10 @@ TEST_F(VerifyTest, UnreadableMetaMissingBlobAndDanglingLink) {
       return k;
     };
     rocksdb::WriteOptions wo;
-    ASSERT_TRUE(db->Put(wo, handles[2], key(0, 7), "\x01\x02").ok());  // truncated meta
-    ASSERT_TRUE(db->Delete(wo, handles[1], key(1, 7)).ok());           // blob gone
-    ASSERT_TRUE(db->Delete(wo, handles[1], key(2, 7)).ok());           // only the link left
-    ASSERT_TRUE(db->Delete(wo, handles[2], key(2, 7)).ok());
-    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
-    ASSERT_TRUE(db->Close().ok());
+    ASSERT_TRUE(db->Put(wo, metas, key(0, 7), "\x01\x02").ok());  // truncated meta
+    ASSERT_TRUE(db->Delete(wo, blobs, key(1, 7)).ok());           // blob gone
+    ASSERT_TRUE(db->Delete(wo, blobs, key(2, 7)).ok());           // only the link left
+    ASSERT_TRUE(db->Delete(wo, metas, key(2, 7)).ok());
   }
   Reopen();
   auto report = VerifyStore(disk_.get());

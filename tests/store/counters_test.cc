@@ -9,6 +9,7 @@
 
 #include "store/disk_tier.h"
 #include "store/store.h"
+#include "tests/raw_store.h"
 #include "tests/store/store_open_util.h"
 #include "tests/store/store_test_util.h"
 #include "tests/test_util.h"
@@ -232,16 +233,9 @@ TEST(StoreCountersTest, ConcurrentFlushesCountEachLoadOnce) {
 // Writes `value` under the counters key with RocksDB itself, as a newer or
 // broken kvstash might.
 void PutRawCounters(const std::string& path, const std::string& value) {
-  std::vector<rocksdb::ColumnFamilyDescriptor> families;
-  for (const char* name : {"default", "blocks", "meta", "children"}) {
-    families.emplace_back(name, rocksdb::ColumnFamilyOptions());
-  }
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* db = nullptr;
-  ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), path, families, &handles, &db).ok());
-  EXPECT_TRUE(db->Put(rocksdb::WriteOptions(), "stats/counters", value).ok());
-  for (auto* h : handles) EXPECT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
-  delete db;
+  testing::RawStore raw(path);
+  ASSERT_TRUE(raw.ok()) << raw.error();
+  EXPECT_TRUE(raw.db()->Put(rocksdb::WriteOptions(), "stats/counters", value).ok());
 }
 
 // An unreadable record (here: written by a newer kvstash) is reported by

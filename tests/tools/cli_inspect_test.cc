@@ -19,6 +19,7 @@
 #include "store/block_stats.h"
 #include "store/disk_tier.h"
 #include "store/store.h"
+#include "tests/raw_store.h"
 #include "tests/store/store_test_util.h"
 #include "tests/test_util.h"
 #include "tests/tools/cli_test_util.h"
@@ -212,18 +213,11 @@ TEST(CliStatTest, UnreadableCountersAreReportedAndExit1) {
   TempDir dir;
   InsertAndClose(dir.path(), TestModel(), Iota(16));
   {
-    std::vector<rocksdb::ColumnFamilyDescriptor> families;
-    for (const char* name : {"default", "blocks", "meta", "children"}) {
-      families.emplace_back(name, rocksdb::ColumnFamilyOptions());
-    }
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* db = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir.path(), families, &handles, &db).ok());
+    testing::RawStore raw(dir.path());
+    ASSERT_TRUE(raw.ok()) << raw.error();
     std::string newer = DiskCounters().Encode();
     newer[0] = 2;
-    EXPECT_TRUE(db->Put(rocksdb::WriteOptions(), "stats/counters", newer).ok());
-    for (auto* h : handles) EXPECT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
-    delete db;
+    EXPECT_TRUE(raw.db()->Put(rocksdb::WriteOptions(), "stats/counters", newer).ok());
   }
   auto r = RunKvstash({"stat", "--store", dir.path(), "--json"});
   EXPECT_EQ(r.exit_code, 1);

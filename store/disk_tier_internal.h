@@ -1,0 +1,71 @@
+// DiskTier's state and key layout, shared by its implementation files
+// (disk_tier.cc: open, blocks, metas, models, pins, counters; disk_links.cc:
+// the child links and the layout migration). Not part of the module's face.
+#ifndef KVSTASH_STORE_DISK_TIER_INTERNAL_H_
+#define KVSTASH_STORE_DISK_TIER_INTERNAL_H_
+
+#include <rocksdb/db.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store/child_index.h"
+#include "store/disk_tier.h"
+
+namespace kvstash {
+
+inline constexpr char kBlocksFamily[] = "blocks";
+inline constexpr char kMetaFamily[] = "meta";
+// Layout 2's child links: model | parent | tokens -> hash.
+inline constexpr char kLinksFamily[] = "child_tokens";
+// Layout 1's child links: model | parent | hash -> "". Dropped by migration.
+inline constexpr char kLegacyChildrenFamily[] = "children";
+inline constexpr char kLayoutKey[] = "layout/version";
+inline constexpr size_t kKeySize = 2 * Hash128::kEncodedSize;  // model | hash
+
+// model | hash: the key of a block's blob and meta.
+std::string BlockKey(const ModelId& model, const BlockHash& hash);
+// model | parent | each token as a big-endian u32: a child link's key, so
+// that a parent's children sort by their tokens, lexicographically.
+std::string LinkKey(const ModelId& model, const BlockHash& parent, TokenSpan tokens);
+// Decodes a link key's tokens (false if the key is malformed).
+bool DecodeLinkTokens(const rocksdb::Slice& key, std::vector<int32_t>* tokens);
+// Smallest key strictly after every key that starts with `prefix`.
+std::string PrefixEnd(std::string prefix);
+
+struct DiskTier::Impl {
+  DiskTierOptions options;
+  std::string secondary_path;
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;  // every family opened
+  rocksdb::ColumnFamilyHandle* blocks = nullptr;
+  rocksdb::ColumnFamilyHandle* meta = nullptr;
+  rocksdb::ColumnFamilyHandle* links = nullptr;  // null on a read-only layout-1 store
+  uint32_t layout = 0;                           // as found at open (before migration)
+  // A read-only view of a layout-1 store: its child links, rebuilt in memory
+  // from the metas at open (it cannot migrate). Null otherwise.
+  std::unique_ptr<ChildIndex> legacy_links;
+  std::mutex counters_mu;  // makes AddCounters' read-modify-write atomic
+
+  std::atomic<uint64_t> point_reads{0}, seeks{0}, steps{0};  // DiskTierWork
+
+  ~Impl();
+
+  // Rebuilds the child links of layout 2 from the metas, records the layout
+  // and drops layout 1's family (`legacy`, if open). Idempotent: a crash
+  // part way leaves the layout record unwritten, and the next open redoes it.
+  // `new_store`: created by this open (nothing to rebuild).
+  Status MigrateToLayout2(rocksdb::ColumnFamilyHandle* legacy, bool new_store);
+  // Builds `legacy_links` from the metas.
+  Status LoadLegacyLinks();
+  // The key of `b`'s child link; nullopt when it has none.
+  Result<std::optional<std::string>> FindLinkKey(const DiskBlockDelete& b);
+};
+
+}  // namespace kvstash
+
+#endif  // KVSTASH_STORE_DISK_TIER_INTERNAL_H_
