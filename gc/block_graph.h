@@ -35,6 +35,10 @@ struct BlockRef {
     return a.model == b.model && a.hash == b.hash;
   }
   friend bool operator!=(const BlockRef& a, const BlockRef& b) { return !(a == b); }
+  // Key order: model, then hash, as the disk tier's keys sort.
+  friend bool operator<(const BlockRef& a, const BlockRef& b) {
+    return a.model != b.model ? a.model < b.model : a.hash < b.hash;
+  }
 };
 struct BlockRefHasher {
   size_t operator()(const BlockRef& r) const {

@@ -262,7 +262,7 @@ Result<ApplyResult> ApplyPlan(DiskTier* disk, const PrunePlan& plan, const Apply
       }
     }
     gone.insert(d.ref);
-    batch.push_back({d.ref.model, d.ref.hash, d.parent});
+    batch.push_back({d.ref.model, d.ref.hash, d.parent, {}});
     batch_bytes += d.stored_bytes;
     if (batch.size() >= batch_limit) KVSTASH_RETURN_IF_ERROR(flush());
   }

@@ -1,6 +1,14 @@
 #include "gc/verify.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <mutex>
+#include <system_error>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 
@@ -25,6 +33,58 @@ const char* ProblemKindName(BlockProblem::Kind kind) {
 }
 
 namespace {
+
+// Asks the kernel to read the store's blob files ahead of a pass over their
+// blocks in write order: a window of kWindow bytes past where the pass is,
+// in the files' order (blob files are numbered as written). The pass only
+// approximates the files' order (blocks of one write batch share a
+// timestamp), so the window, not the kernel's own read-ahead, keeps the reads
+// sequential. Best effort: without blob files it does nothing.
+class BlobReadahead {
+ public:
+  explicit BlobReadahead(const std::string& dir) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+      if (entry.path().extension() != ".blob") continue;
+      const uint64_t number = std::strtoull(entry.path().stem().c_str(), nullptr, 10);
+      files_.push_back({number, entry.path().string(), entry.file_size(ec)});
+    }
+    std::sort(files_.begin(), files_.end(),
+              [](const File& a, const File& b) { return a.number < b.number; });
+  }
+  // `done`: bytes of blobs the pass has read so far.
+  void Advance(uint64_t done) {
+    const uint64_t want = done + kWindow;
+    while (issued_ < want && file_ < files_.size()) {
+      File& f = files_[file_];
+      const uint64_t chunk = std::min<uint64_t>(kStep, f.size - offset_);
+      const int fd = open(f.path.c_str(), O_RDONLY);
+      if (fd >= 0) {
+        (void)posix_fadvise(fd, static_cast<off_t>(offset_), static_cast<off_t>(chunk),
+                            POSIX_FADV_WILLNEED);
+        close(fd);
+      }
+      issued_ += chunk;
+      offset_ += chunk;
+      if (offset_ >= f.size) {
+        ++file_;
+        offset_ = 0;
+      }
+    }
+  }
+
+ private:
+  static constexpr uint64_t kWindow = 256ull << 20;
+  static constexpr uint64_t kStep = 32ull << 20;
+  struct File {
+    uint64_t number;
+    std::string path;
+    uint64_t size;
+  };
+  std::vector<File> files_;
+  size_t file_ = 0;
+  uint64_t offset_ = 0, issued_ = 0;
+};
 
 std::string TokensDiff(const std::vector<int32_t>& header, const std::vector<int32_t>& meta) {
   if (header.size() != meta.size()) {
@@ -146,46 +206,87 @@ Result<VerifyReport> VerifyStore(DiskTier* disk, const VerifyOptions& options) {
   KVSTASH_ASSIGN_OR_RETURN(BlockGraph graph, BlockGraph::Load(disk, options.model));
   VerifyReport report;
   report.models = graph.models().size();
-  const uint64_t total = graph.block_count();
-  BlockCodec codec;
-  std::string blob;
+
+  // Blocks in the order they were written, which is the order of their
+  // bytes in the blob files: reading in key order (random in the files)
+  // runs at the disk's random-read rate, 30x below a sequential read.
+  std::vector<std::pair<uint64_t, BlockRef>> order;
+  order.reserve(graph.block_count());
+  for (const auto& [model, mb] : graph.models()) {
+    for (const auto& [hash, node] : mb.blocks) order.push_back({node.created_ms, {model, hash}});
+  }
+  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first < b.first : a.second < b.second;
+  });
+  BlobReadahead readahead(disk->path());
+
+  const size_t threads = options.threads > 0
+                             ? options.threads
+                             : std::clamp<size_t>(2 * std::thread::hardware_concurrency(), 2, 16);
+  std::atomic<size_t> next{0};
+  std::atomic<bool> stop{false};
+  std::mutex mu;  // guards what the workers report
   Status error;
+  uint64_t done = 0, bytes_done = 0;
+  std::vector<BlockProblem> problems;
   BlockSet problem_blocks;
-  KVSTASH_RETURN_IF_ERROR(disk->ForEachMeta(
-      options.model,
-      [&](const ModelId& model, const BlockHash& hash, const Result<BlockMeta>& meta) {
-        const BlockNode* node = graph.Find({model, hash});
-        if (!node) return true;  // written after the graph was loaded
-        auto why = CheckBlock(disk, &codec, options.decode_payloads, model, hash, meta, &blob);
-        if (!why.ok()) {
-          error = why.status();
-          return false;
-        }
-        ++report.blocks;
-        report.stored_bytes += node->stored_bytes;
-        BlockProblem problem;
-        problem.ref = {model, hash};
-        problem.parent = node->parent;
-        problem.stored_bytes = node->stored_bytes;
-        if (!why->empty()) {
-          problem.kind = BlockProblem::Kind::kCorrupt;
-          problem.detail = std::move(why).value();
-          ++report.corrupt;
-        } else if (node->orphan) {
-          problem.kind = BlockProblem::Kind::kOrphan;
-          problem.detail = graph.Find({model, node->parent})
-                               ? "its chain of parents loops"
-                               : "parent " + node->parent.ToHex() + " is missing";
-          ++report.orphans;
-        }
-        if (!problem.detail.empty()) {
-          problem_blocks.insert(problem.ref);
-          report.problems.push_back(std::move(problem));
-        }
-        if (options.progress) options.progress(report.blocks, total);
-        return true;
-      }));
+  auto work = [&] {
+    BlockCodec codec;
+    std::string blob;
+    for (size_t i; !stop && (i = next.fetch_add(1)) < order.size();) {
+      const BlockRef& ref = order[i].second;
+      const BlockNode* node = graph.Find(ref);
+      Result<BlockMeta> meta = disk->GetMeta(ref.model, ref.hash);
+      if (meta.status().IsNotFound()) continue;  // deleted since the graph was loaded
+      auto why =
+          CheckBlock(disk, &codec, options.decode_payloads, ref.model, ref.hash, meta, &blob);
+      std::lock_guard<std::mutex> lock(mu);
+      if (!why.ok()) {
+        if (error.ok()) error = why.status();
+        stop = true;
+        return;
+      }
+      ++report.blocks;
+      report.stored_bytes += node->stored_bytes;
+      bytes_done += node->stored_bytes;
+      BlockProblem problem;
+      problem.ref = ref;
+      problem.parent = node->parent;
+      problem.stored_bytes = node->stored_bytes;
+      if (!why->empty()) {
+        problem.kind = BlockProblem::Kind::kCorrupt;
+        problem.detail = std::move(why).value();
+        ++report.corrupt;
+      } else if (node->orphan) {
+        problem.kind = BlockProblem::Kind::kOrphan;
+        problem.detail = graph.Find({ref.model, node->parent})
+                             ? "its chain of parents loops"
+                             : "parent " + node->parent.ToHex() + " is missing";
+        ++report.orphans;
+      }
+      if (!problem.detail.empty()) {
+        problem_blocks.insert(problem.ref);
+        problems.push_back(std::move(problem));
+      }
+      readahead.Advance(bytes_done);
+      ++done;
+      if (options.progress) options.progress(done, order.size());
+    }
+  };
+  std::vector<std::thread> helpers;
+  for (size_t t = 1; t < threads; ++t) {
+    try {
+      helpers.emplace_back(work);
+    } catch (const std::system_error&) {
+      break;  // fewer threads: the ones started (and this one) do it all
+    }
+  }
+  work();
+  for (std::thread& t : helpers) t.join();
   KVSTASH_RETURN_IF_ERROR(error);
+  std::sort(problems.begin(), problems.end(),
+            [](const BlockProblem& a, const BlockProblem& b) { return a.ref < b.ref; });
+  report.problems = std::move(problems);
 
   BlockSet condemned;
   for (const BlockRef& r : problem_blocks) graph.AddSubtree(r, &condemned);
@@ -234,7 +335,7 @@ Result<RepairResult> Repair(DiskTier* disk, const VerifyReport& report, bool com
   KVSTASH_ASSIGN_OR_RETURN(graph, BlockGraph::Load(disk));
   KVSTASH_ASSIGN_OR_RETURN(auto links, FindDanglingLinks(disk, graph));
   std::vector<DiskBlockDelete> deletes;
-  for (const BlockProblem& l : links) deletes.push_back({l.ref.model, l.ref.hash, l.parent});
+  for (const BlockProblem& l : links) deletes.push_back({l.ref.model, l.ref.hash, l.parent, {}});
   KVSTASH_RETURN_IF_ERROR(disk->DeleteBlocks(deletes));
   result.links_deleted = deletes.size();
   for (const BlockProblem& p : report.problems) {

@@ -74,8 +74,12 @@ struct VerifyOptions {
   // Decompress every payload (BlockCodec::Decode, into no buffer), not just
   // check the checksum and header. Default: true.
   bool decode_payloads = true;
-  // Called with (blocks checked, blocks total) after each block. Default: none.
+  // Called with (blocks checked, blocks total) after each block, from any
+  // of the threads, one call at a time. Default: none.
   std::function<void(uint64_t, uint64_t)> progress;
+  // Threads that read and check blocks (reads overlap: a store larger than
+  // memory is read from the device). 0: twice the cores, in [2, 16].
+  size_t threads = 0;
 };
 
 // Checks every block of `disk`. Problems found are in the report, not the

@@ -116,6 +116,8 @@ void PrintTable(const std::vector<BenchRow>& rows);
 void AddBenchNaiveCommand(CLI::App& bench, Action* action);
 void AddBenchWorkloadsCommand(CLI::App& bench, Action* action);
 void AddBenchStoreCommand(CLI::App& bench, Action* action);
+// `kvstash bench scale` (bench_scale.cc).
+void AddBenchScaleCommand(CLI::App& bench, Action* action);
 
 template <typename Fn>
 Status ReadParts(const std::string& path, const std::vector<std::string>& parts, std::string* buf,

@@ -288,6 +288,7 @@ void AddBenchCommand(CLI::App& app, Action* action) {
   AddBenchNaiveCommand(*bench, action);
   AddBenchStoreCommand(*bench, action);
   AddBenchWorkloadsCommand(*bench, action);
+  AddBenchScaleCommand(*bench, action);
 }
 
 }  // namespace kvstash::cli
