@@ -14,6 +14,9 @@
 #   workloads-no-onednn.json  the same with --no-onednn: the code path of a
 #                  CPU without AVX-512 (bf16 matmul unaccelerated, so compute
 #                  in f32); only on CPUs with AVX-512, where it differs
+#   scale.json     kvstash bench scale --json (request, open, ls/stat, verify
+#                  and prune costs at 1e3..1e6 stored blocks; ~10 minutes and
+#                  ~5 GB of disk at 1e6)
 #   *.png          plots of them, by scripts/plot_bench.sh
 # and, when the output directory is docs/bench, rewrites the tables of
 # docs/benchmarks.md between their <!-- bench:NAME --> markers
@@ -31,7 +34,8 @@
 # BENCH_STORE_TOKENS (2048), BENCH_NAIVE_TOKENS (512,2048), BENCH_REPEAT (3),
 # BENCH_THREADS (2), BENCH_WORKLOADS_FLAGS (extra `bench workloads` flags,
 # e.g. "--doc-tokens 128 --users 4" for a quick run), BENCH_NO_ONEDNN (auto:
-# the --no-onednn pass where the CPU has AVX-512; 0: never).
+# the --no-onednn pass where the CPU has AVX-512; 0: never), BENCH_SCALE_BLOCKS
+# (1e3,1e4,1e5,1e6; empty: skip bench scale).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -158,6 +162,9 @@ rm -f "$OUT/workloads-no-onednn.json"
 if [ "${BENCH_NO_ONEDNN:-auto}" != 0 ] && grep -q -w avx512bw /proc/cpuinfo; then
   bench_as workloads-no-onednn workloads "${model_args[@]}" --repeat "$REPEAT" --threads "$THREADS" \
     --no-onednn "${WORKLOADS_FLAGS[@]}"
+fi
+if [ -n "${BENCH_SCALE_BLOCKS-1e3,1e4,1e5,1e6}" ]; then
+  bench scale --blocks "${BENCH_SCALE_BLOCKS-1e3,1e4,1e5,1e6}"
 fi
 printf '\nload avg:    %s (at end)\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/machine.txt"
 

@@ -7,6 +7,7 @@
 #   <!-- bench:naive --> ... <!-- /bench:naive -->   from DIR/naive.json
 #   <!-- bench:load -->  ... <!-- /bench:load -->    from DIR/ttft.json (its limits)
 #   <!-- bench:workloads... --> ...                  from DIR/workloads....json, each present
+#   <!-- bench:scale --> ... <!-- /bench:scale -->   from DIR/scale.json, if present
 # Called by scripts/bench.sh; needs jq.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,6 +78,26 @@ workloads_table() {
   ' "$1"
 }
 
+scale_table() {
+  jq -r "$DEFS"'
+    def us: if . >= 1000 then "\(. / 1000 | fixed(2)) ms" else "\(fixed(1)) us" end;
+    .disk[0] as $b |
+    def vs($path): (getpath($path)) as $v | (($b | getpath($path))) as $w
+      | "\($v | us) (\($v / $w | x))";
+    "| blocks stored | match, stored prompt | match, new prompt | insert | load | open read-write | open read-only | fresh process RSS growth | `stat` | `ls --model` | verify | verify / file read | prune 10% (freed) |",
+    "|---:|---|---|---|---|---|---|---|---|---|---|---|---|",
+    (.disk[] | . as $r |
+      "| \(.blocks) | \($r | vs(["requests","match_stored","median_us"])) | \($r | vs(["requests","match_new","median_us"])) | \($r | vs(["requests","insert","median_us"])) | \($r | vs(["requests","load","median_us"])) | \(.open_ms.read_write | fixed(1)) ms | \(.open_ms.read_only | fixed(1)) ms | \((.fresh_process.rss_end_kb - .fresh_process.rss_start_kb) / 1024 | fixed(1)) MiB | \(.stat.ms | ms) | \(.ls_model.ms | ms) | \(.verify.gb_per_s | fixed(2)) GB/s (\(.verify.blocks_per_s | round) blocks/s) | \(.verify.vs_file_read | x) | \(.prune_10pct.ms | ms) (\(.prune_10pct.freed_bytes / 1048576 | fixed(0)) MiB) |"),
+    "",
+    "Device tier alone (budget = the blocks held, so every insert evicts):",
+    "",
+    "| blocks held | match, stored prompt | match, new prompt | insert | load |",
+    "|---:|---|---|---|---|",
+    (.device[0] as $d | .device[] | . as $r |
+      "| \(.blocks) | \(.match_stored.median_us | us) (\(.match_stored.median_us / $d.match_stored.median_us | x)) | \(.match_new.median_us | us) (\(.match_new.median_us / $d.match_new.median_us | x)) | \(.insert.median_us | us) (\(.insert.median_us / $d.insert.median_us | x)) | \(.load.median_us | us) (\(.load.median_us / $d.load.median_us | x)) |")
+  ' "$DIR/scale.json"
+}
+
 # replace NAME TABLE: the lines between the NAME markers become TABLE.
 replace() {
   local name="$1" table="$2" tmp
@@ -98,4 +119,5 @@ for w in "$DIR"/workloads*.json; do
   [ -e "$w" ] || continue
   replace "$(basename "$w" .json)" "$(workloads_table "$w")"
 done
+if [ -e "$DIR/scale.json" ]; then replace scale "$(scale_table)"; fi
 echo "bench_tables: updated the tables in $FILE from $DIR"

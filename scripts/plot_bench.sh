@@ -6,6 +6,7 @@
 #   DIR/naive.json -> DIR/naive.png  torch::save vs kvstash: file size, load time
 #   DIR/ttft.json  -> DIR/load.png   Load time vs prompt tokens against a plain file read
 #   DIR/workloads*.json -> DIR/workloads*.png  cold vs warm TTFT per workload step
+#   DIR/scale.json -> DIR/scale.png  request cost vs blocks stored (log-log)
 # A missing or unreadable JSON file skips its plot (with a message) and the
 # others are still made; the exit status is then 1. scripts/bench.sh writes the
 # JSON and calls this; `scripts/bench.sh --plots-only` re-plots.
@@ -385,11 +386,54 @@ GP
   run_gnuplot "$name"
 }
 
+# scale.json: {machine, shape, disk: [{blocks, requests: {match_stored,
+# match_new, insert, load: {median_us}}, open_ms: {read_write, read_only}}],
+# device: [{blocks, match_stored, match_new, insert, load: {median_us}}]}
+plot_scale() {
+  have_json scale || return 1
+  local json="$DIR/scale.json" title
+  jq -r '.disk[] | [.blocks, .requests.match_stored.median_us, .requests.match_new.median_us,
+      .requests.insert.median_us, .requests.load.median_us, .open_ms.read_write * 1000,
+      .open_ms.read_only * 1000] | @tsv' "$json" > "$TMP/scale_disk.dat" || return 1
+  jq -r '.device[] | [.blocks, .match_stored.median_us, .match_new.median_us,
+      .insert.median_us, .load.median_us] | @tsv' "$json" > "$TMP/scale_device.dat" || return 1
+  if [ ! -s "$TMP/scale_disk.dat" ]; then
+    echo "plot_bench: $json has no sizes: skipping scale.png" >&2
+    return 1
+  fi
+  title=$(jq -r '"kvstash bench scale: \(.shape), \(.codec); \(.machine)"' "$json") || return 1
+  cat > "$TMP/scale.gp" <<GP
+$TERMINAL
+set output $(gpstr "$DIR/scale.png")
+set title $(gplines "$title")
+set xlabel 'blocks stored'
+set ylabel 'median microseconds per request'
+set logscale xy 10
+set format x '%g'
+set format y '%g'
+set ytics $LOGTICS
+set grid xtics ytics lc rgb '#dddddd'
+set key outside right top
+plot '$TMP/scale_disk.dat' using 1:2 with linespoints lw 2 pt 7 title 'disk: match stored', \\
+     '' using 1:3 with linespoints lw 2 pt 9 title 'disk: match new', \\
+     '' using 1:4 with linespoints lw 2 pt 5 title 'disk: insert', \\
+     '' using 1:5 with linespoints lw 2 pt 11 title 'disk: load', \\
+     '' using 1:6 with linespoints lw 2 dt 2 pt 13 title 'open read-write', \\
+     '' using 1:7 with linespoints lw 2 dt 2 pt 15 title 'open read-only', \\
+     '$TMP/scale_device.dat' using 1:2 with linespoints lw 1 dt 3 pt 6 title 'device: match stored', \\
+     '' using 1:3 with linespoints lw 1 dt 3 pt 8 title 'device: match new', \\
+     '' using 1:4 with linespoints lw 1 dt 3 pt 4 title 'device: insert (evicts)', \\
+     '' using 1:5 with linespoints lw 1 dt 3 pt 10 title 'device: load'
+GP
+  run_gnuplot scale
+}
+
 skipped=()
 plot_ttft || skipped+=(ttft.png)
 plot_store || skipped+=(store.png)
 plot_naive || skipped+=(naive.png)
 plot_load || skipped+=(load.png)
+if [ -e "$DIR/scale.json" ]; then plot_scale || skipped+=(scale.png); fi
 for w in "$DIR"/workloads*.json; do
   [ -e "$w" ] || continue
   w="$(basename "$w" .json)"

@@ -132,6 +132,15 @@ std::vector<ChildLink> ChildIndex::Children(const ModelId& model, const BlockHas
   return out;
 }
 
+void ChildIndex::ForEach(
+    const std::function<bool(const ModelId&, const BlockHash&, const ChildLink&)>& fn) const {
+  for (const auto& [key, siblings] : by_parent_) {
+    for (const auto& [tokens, hash] : siblings) {
+      if (!fn(key.model, key.parent, ChildLink{hash, tokens})) return;
+    }
+  }
+}
+
 void ChildIndex::Clear() {
   by_parent_.clear();
   size_ = 0;

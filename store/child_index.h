@@ -23,6 +23,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <unordered_map>
@@ -88,6 +89,10 @@ class ChildIndex {
                                          TokenSpan tokens) const;
   // Every child of `parent`, in token order.
   std::vector<ChildLink> Children(const ModelId& model, const BlockHash& parent) const;
+  // Calls `fn(model, parent, link)` for every child of every parent (in no
+  // particular order of parents); stops when `fn` returns false.
+  void ForEach(
+      const std::function<bool(const ModelId&, const BlockHash&, const ChildLink&)>& fn) const;
   size_t size() const { return size_; }
   void Clear();
 

@@ -171,6 +171,43 @@ Result<std::vector<ChildLink>> DiskTier::ShorterChildren(const ModelId& model,
   return out;
 }
 
+Status DiskTier::ForEachLink(
+    const std::optional<ModelId>& model,
+    const std::function<bool(const ModelId&, const BlockHash&, const ChildLink&)>& fn) {
+  if (impl_->legacy_links) {
+    impl_->legacy_links->ForEach([&](const ModelId& m, const BlockHash& p, const ChildLink& c) {
+      return (model && m != *model) || fn(m, p, c);
+    });
+    return Status::OK();
+  }
+  std::string prefix, upper;
+  rocksdb::Slice upper_slice;
+  rocksdb::ReadOptions ro;
+  ro.total_order_seek = true;  // across parents: not a prefix seek
+  if (model) {
+    model->AppendTo(&prefix);
+    upper = PrefixEnd(prefix);
+    upper_slice = rocksdb::Slice(upper);
+    ro.iterate_upper_bound = &upper_slice;
+  }
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->links));
+  impl_->seeks.fetch_add(1, std::memory_order_relaxed);
+  ChildLink link;
+  for (it->Seek(prefix); it->Valid(); it->Next()) {
+    impl_->steps.fetch_add(1, std::memory_order_relaxed);
+    const rocksdb::Slice value = it->value();
+    if (value.size() != Hash128::kEncodedSize || !DecodeLinkTokens(it->key(), &link.tokens)) {
+      continue;
+    }
+    link.hash = Hash128::DecodeFrom(value.data());
+    if (!fn(Hash128::DecodeFrom(it->key().data()),
+            Hash128::DecodeFrom(it->key().data() + Hash128::kEncodedSize), link)) {
+      break;
+    }
+  }
+  return FromRocks(it->status(), "read the child links of " + path());
+}
+
 Result<std::optional<std::string>> DiskTier::Impl::FindLinkKey(const DiskBlockDelete& b) {
   if (!b.tokens.empty()) return {LinkKey(b.model, b.parent, b.tokens)};
   // The tokens are in the meta; without a readable meta, among the parent's

@@ -30,9 +30,14 @@ constexpr char kModelKeyPrefix[] = "model/";
 constexpr char kCountersKey[] = "stats/counters";
 constexpr char kPinKeyPrefix[] = "pin/";
 constexpr char kLogitsKeyPrefix[] = "logits/";
-// Blob GC relocates live blobs out of the oldest this fraction of blob files
-// during compactions. Compact() sets its own (see there).
-constexpr double kBlobGcAgeCutoff = 0.5;
+// Blob GC relocates every live blob out of the oldest this fraction of blob
+// files during each compaction, garbage or not. At RocksDB's usual 0.5 the
+// background compactions of a store that only grows rewrote its blobs again
+// and again (in a profile of filling 100,000 blocks, a fifth of the time);
+// so none in the background, and Compact() -- run by prune, the collector
+// and verify --repair after they delete -- collects exactly the files that
+// hold garbage (see there).
+constexpr double kBlobGcAgeCutoff = 0.0;
 
 Result<uint32_t> DecodeLayoutVersion(std::string_view value) {
   LeReader in(value);
@@ -88,10 +93,6 @@ DiskTier::Impl::~Impl() {
     rocksdb::Status s = db->Close();
     (void)s;  // nothing useful to do with a close error in a destructor
     db.reset();
-  }
-  if (!secondary_path.empty()) {
-    std::error_code ec;
-    std::filesystem::remove_all(secondary_path, ec);
   }
 }
 
@@ -168,6 +169,11 @@ Result<std::unique_ptr<DiskTier>> DiskTier::Open(const DiskTierOptions& options)
     rocksdb::ColumnFamilyOptions cf;
     rocksdb::BlockBasedTableOptions table;
     table.block_cache = cache;
+    // Index and filter blocks live in the block cache, not beside it: a
+    // store's memory is then bounded by read_cache_bytes whatever it holds
+    // (a million blocks have ~30 MB of them; kvstash bench scale).
+    table.cache_index_and_filter_blocks = true;
+    table.pin_l0_filter_and_index_blocks_in_cache = true;
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
     table.whole_key_filtering = true;
     cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
@@ -216,19 +222,9 @@ Result<std::unique_ptr<DiskTier>> DiskTier::Open(const DiskTierOptions& options)
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s;
   if (options.read_only) {
-    std::random_device rd;
-    impl->secondary_path = std::filesystem::temp_directory_path().string() + "/kvstash-secondary-" +
-                           std::to_string(getpid()) + "-" + std::to_string(rd());
-    if (options.snapshot) {
-      impl->secondary_path.clear();  // nothing to remove at close
-      db_options.info_log = std::make_shared<NullLogger>();
-      s = rocksdb::DB::OpenForReadOnly(db_options, options.path, families, &impl->handles, &raw,
-                                       /*error_if_wal_file_exists=*/false);
-    } else {
-      s = rocksdb::DB::OpenAsSecondary(rocksdb::Options(db_options, small_family(false)),
-                                       options.path, impl->secondary_path, families, &impl->handles,
-                                       &raw);
-    }
+    db_options.info_log = std::make_shared<NullLogger>();
+    s = rocksdb::DB::OpenForReadOnly(db_options, options.path, families, &impl->handles, &raw,
+                                     /*error_if_wal_file_exists=*/false);
   } else {
     s = rocksdb::DB::Open(db_options, options.path, families, &impl->handles, &raw);
   }
@@ -399,8 +395,11 @@ Status DiskTier::GetBlob(const ModelId& model, const BlockHash& hash, std::strin
   impl_->point_reads.fetch_add(1, std::memory_order_relaxed);
   rocksdb::ReadOptions ro;
   ro.verify_checksums = false;
-  ro.fill_cache = false;
-  if (impl_->options.read_only && impl_->options.snapshot) {
+  // With blob files the cache only takes the small key -> blob-file index
+  // blocks (re-read and re-parsed on every read without it); inline values
+  // would fill it with megabytes of KV.
+  ro.fill_cache = impl_->options.blob_files;
+  if (impl_->options.read_only) {
     // RocksDB 7.8's read-only mode answers NotFound to Get() of a value in a
     // blob file; an iterator reads it.
     const std::string key = BlockKey(model, hash);
@@ -418,6 +417,51 @@ Status DiskTier::GetBlob(const ModelId& model, const BlockHash& hash, std::strin
   if (s.ok() && value.IsPinned()) blob->assign(value.data(), value.size());
   if (s.IsNotFound()) return Status::NotFound("block " + hash.ToHex());
   return FromRocks(s, "read block " + hash.ToHex());
+}
+
+namespace {
+
+class GetBlobReader : public DiskTier::BlobReader {
+ public:
+  explicit GetBlobReader(DiskTier* disk) : disk_(disk) {}
+  Status Read(const ModelId& model, const BlockHash& hash, std::string* blob) override {
+    return disk_->GetBlob(model, hash, blob);
+  }
+
+ private:
+  DiskTier* disk_;
+};
+
+class IteratorBlobReader : public DiskTier::BlobReader {
+ public:
+  explicit IteratorBlobReader(DiskTier::Impl* impl) : impl_(impl) {
+    rocksdb::ReadOptions ro;
+    ro.verify_checksums = false;  // see GetBlob
+    ro.fill_cache = impl->options.blob_files;
+    it_.reset(impl->db->NewIterator(ro, impl->blocks));
+  }
+  Status Read(const ModelId& model, const BlockHash& hash, std::string* blob) override {
+    impl_->point_reads.fetch_add(1, std::memory_order_relaxed);
+    const std::string key = BlockKey(model, hash);
+    it_->Seek(key);
+    if (it_->Valid() && it_->key() == rocksdb::Slice(key)) {
+      blob->assign(it_->value().data(), it_->value().size());
+      return Status::OK();
+    }
+    if (!it_->status().ok()) return FromRocks(it_->status(), "read block " + hash.ToHex());
+    return Status::NotFound("block " + hash.ToHex());
+  }
+
+ private:
+  DiskTier::Impl* impl_;
+  std::unique_ptr<rocksdb::Iterator> it_;
+};
+
+}  // namespace
+
+std::unique_ptr<DiskTier::BlobReader> DiskTier::NewBlobReader() {
+  if (read_only()) return std::make_unique<IteratorBlobReader>(impl_.get());
+  return std::make_unique<GetBlobReader>(this);
 }
 
 Status DiskTier::PutLogits(const LogitsKey& key, std::string_view record) {
@@ -598,11 +642,6 @@ Status DiskTier::Compact() {
     if (s.ok()) s = restore;
   }
   return s;
-}
-
-Status DiskTier::CatchUp() {
-  if (!read_only() || impl_->options.snapshot) return Status::OK();
-  return FromRocks(impl_->db->TryCatchUpWithPrimary(), "catch up with the writer of " + path());
 }
 
 DiskTierSizes DiskTier::Sizes() {

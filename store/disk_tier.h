@@ -52,15 +52,13 @@ inline constexpr uint32_t kDiskLayoutVersion = 2;
 
 struct DiskTierOptions {
   std::string path;
-  // Open as a RocksDB secondary instance: no lock, sees the writer's
-  // changes as of open and after each CatchUp(). Default: false.
+  // Open a fixed view of the store as of now (RocksDB's read-only mode): no
+  // lock, so it works while another process writes the store; it does not
+  // see later writes (reopen for those), and a blob file the writer deletes
+  // after the open reads as IOError. (Not a RocksDB secondary: 7.8's
+  // secondaries read blob files through a dangling reference and crash at
+  // random.) Default: false.
   bool read_only = false;
-  // With read_only: open a fixed view (RocksDB's read-only mode) instead of
-  // a secondary; CatchUp() then does nothing. Use it to read many blobs
-  // (verify): RocksDB 7.8 secondaries read blob files through a dangling
-  // reference and crash at random (BlobDB does not support secondaries).
-  // Blob files the writer deletes after open read as IOError. Default: false.
-  bool snapshot = false;
   // See StoreOptions::blob_files. Default: true.
   bool blob_files = true;
   // See StoreOptions::read_cache_bytes. Default: 64 MiB.
@@ -190,11 +188,24 @@ class DiskTier {
   Result<BlockMeta> GetMeta(const ModelId& model, const BlockHash& hash);
   // Reads the blob into `*blob` (replaced; its capacity is reused). NotFound
   // if absent. RocksDB's own checksum of the value is not verified and the
-  // value is not cached: every blob carries an xxh3 checksum that decoding
+  // value is not cached (only, with blob files, the index block that points
+  // at it): every blob carries an xxh3 checksum that decoding
   // checks (RocksDB's CRC32c runs in software in Debian's build, 1.4 GB/s),
   // and the device tier is the cache (docs/benchmarks.md). Callers that do
   // not decode must call ParseBlockHeader().
   Status GetBlob(const ModelId& model, const BlockHash& hash, std::string* blob);
+  // Reads many blobs in a row, for one thread at a time (verify's workers).
+  // On a read-only view one iterator serves every read: RocksDB 7.8's
+  // read-only mode cannot Get() a value in a blob file, and a new iterator
+  // per read (what GetBlob does there) costs more than a small block's read.
+  class BlobReader {
+   public:
+    virtual ~BlobReader() = default;
+    // As GetBlob.
+    virtual Status Read(const ModelId& model, const BlockHash& hash, std::string* blob) = 0;
+  };
+  std::unique_ptr<BlobReader> NewBlobReader();
+
   // The blocks whose parent is `parent`, in token order.
   Result<std::vector<ChildLink>> Children(const ModelId& model, const BlockHash& parent);
   // Among them, the one sharing the most leading tokens with `query`
@@ -204,6 +215,12 @@ class DiskTier {
                                                  TokenSpan query);
   Result<std::vector<ChildLink>> ShorterChildren(const ModelId& model, const BlockHash& parent,
                                                  TokenSpan tokens);
+  // Calls `fn(model, parent, link)` for every child link, of one model or
+  // all, in key order, with one iterator (verify's pass over the links);
+  // stops early when `fn` returns false. Malformed links are skipped.
+  Status ForEachLink(
+      const std::optional<ModelId>& model,
+      const std::function<bool(const ModelId&, const BlockHash&, const ChildLink&)>& fn);
 
   // Logits records (serde/logits_record.h), in the default family under
   // "logits/" + model + parent + tail. A record is deleted with its parent
@@ -252,9 +269,6 @@ class DiskTier {
   // files up to the newest one that holds garbage, and drops the old files.
   // NotSupported on a read-only instance.
   Status Compact();
-  // Read-only instances: catches up with the writer's latest changes.
-  Status CatchUp();
-
   DiskTierSizes Sizes();
 
   // The persisted counters; all zero if none were ever written. Corruption

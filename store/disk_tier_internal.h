@@ -39,7 +39,6 @@ std::string PrefixEnd(std::string prefix);
 
 struct DiskTier::Impl {
   DiskTierOptions options;
-  std::string secondary_path;
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;  // every family opened
   rocksdb::ColumnFamilyHandle* blocks = nullptr;

@@ -47,10 +47,7 @@ DiskTierOptions DiskOptionsFor(const StoreOptions& options) {
   DiskTierOptions disk_options;
   disk_options.path = options.path;
   disk_options.read_only = options.read_only;
-  // RocksDB 7.8 secondaries crash reading blob files (BlobDB does not
-  // support them), so read-only stores open a fixed view and Refresh()
-  // reopens it.
-  disk_options.snapshot = options.read_only;
+  // A fixed view (DiskTierOptions::read_only); Refresh() reopens it.
   disk_options.blob_files = options.blob_files;
   disk_options.read_cache_bytes = options.read_cache_bytes;
   return disk_options;

@@ -47,9 +47,6 @@ Result<Key> ParseKey(const std::string& text) {
   return key;
 }
 
-// A fixed read-only view of the store named by --store. Not
-// OpenStoreReadOnly's secondary instance: those crash reading blob files
-// (DiskTierOptions::snapshot).
 std::string FormatTime(uint64_t unix_ms) {
   if (unix_ms == 0) return "-";
   const std::time_t t = static_cast<std::time_t>(unix_ms / 1000);

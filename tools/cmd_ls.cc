@@ -65,9 +65,7 @@ Result<std::unique_ptr<DiskTier>> OpenStoreReadOnly(const std::string& flag) {
   DiskTierOptions options;
   options.path = ResolveStoreDir(flag);
   if (options.path.empty()) return Status::InvalidArgument("--store none has nothing to list");
-  options.read_only = true;
-  // A fixed view as of now: RocksDB 7.8 secondaries crash reading blob files.
-  options.snapshot = true;
+  options.read_only = true;  // a fixed view as of now
   return DiskTier::Open(options);
 }
 

@@ -69,8 +69,6 @@ Result<std::unique_ptr<DiskTier>> OpenForRepair(const std::string& flag) {
   return disk;
 }
 
-// A read-only view that can read every blob while a writer holds the store
-// (not OpenStoreReadOnly's secondary instance: see DiskTierOptions::snapshot).
 nlohmann::json ProblemJson(const BlockProblem& p) {
   return {{"kind", ProblemKindName(p.kind)}, {"model_id", p.ref.model.ToHex()},
           {"hash", p.ref.hash.ToHex()},      {"parent", p.parent.ToHex()},

@@ -28,9 +28,7 @@ void AddUnpinCommand(CLI::App& app, Action* action);
 void AddVerifyCommand(CLI::App& app, Action* action);
 
 // Opens the store named by a --store flag as a read-only view as of now,
-// which works while another process holds it (RocksDB's read-only mode: a
-// secondary instance would follow the writer, but RocksDB 7.8 secondaries
-// crash reading blob files).
+// which works while another process holds it (DiskTierOptions::read_only).
 Result<std::unique_ptr<DiskTier>> OpenStoreReadOnly(const std::string& flag);
 
 }  // namespace kvstash::cli

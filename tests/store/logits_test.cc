@@ -155,10 +155,10 @@ TEST_F(LogitsTest, DeletedWithTheBlockBeforeThePromptsLast) {
   const BlockHash b1 = ComputeBlockHash(model_, b0, prompt.data() + 16, 16);
   const BlockHash b2 = ComputeBlockHash(model_, b1, prompt.data() + 32, 8);
   // Deleting the last block alone leaves the record (the parent still stands).
-  ASSERT_OK(store_->disk()->DeleteBlocks({{model_, b2, b1}}));
+  ASSERT_OK(store_->disk()->DeleteBlocks({{model_, b2, b1, {}}}));
   EXPECT_TRUE(Load(prompt).defined());
   Reopen();
-  ASSERT_OK(store_->disk()->DeleteBlocks({{model_, b1, b0}}));
+  ASSERT_OK(store_->disk()->DeleteBlocks({{model_, b1, b0, {}}}));
   EXPECT_FALSE(Load(prompt).defined());
 }
 

@@ -247,5 +247,54 @@ TEST(CliBenchTest, StoreMeasuresEveryCodecAndTheDiskTierAgainstLimits) {
   EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
 }
 
+// `kvstash bench scale` at two small sizes: every figure is there, the
+// requests really hit (a stored prompt matches and loads whole), verify
+// checked every block, the prune deleted about a tenth, and the fresh
+// process loaded its prompts.
+TEST(CliBenchTest, ScaleJsonHasEveryFigureAtEverySize) {
+  auto r = RunKvstash({"bench", "scale", "--blocks", "200,400", "--samples", "5",
+                       "--device-max-blocks", "400", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = r.Json();
+  ASSERT_EQ(j["disk"].size(), 2u) << r.out;
+  ASSERT_EQ(j["device"].size(), 2u) << r.out;
+  EXPECT_EQ(j["block_bytes"], 2 * 2 * 2 * 16 * 16 * 2);  // default shape, bf16
+  uint64_t previous = 0;
+  for (const auto& d : j["disk"]) {
+    const uint64_t blocks = d["blocks"];
+    EXPECT_GE(blocks, previous) << d.dump();
+    previous = blocks;
+    for (const char* k : {"match_stored", "match_new", "insert", "load"}) {
+      EXPECT_EQ(d["requests"][k]["n"], 5) << k;
+      EXPECT_GT(d["requests"][k]["median_us"].get<double>(), 0) << k;
+      EXPECT_LE(d["requests"][k]["median_us"].get<double>(),
+                d["requests"][k]["p90_us"].get<double>())
+          << k;
+    }
+    EXPECT_GT(d["open_ms"]["read_write"].get<double>(), 0);
+    EXPECT_GT(d["open_ms"]["read_only"].get<double>(), 0);
+    // 20 stored prompts of two 16-token blocks each, loaded whole.
+    EXPECT_EQ(d["fresh_process"]["loaded_tokens"], 20 * 32) << d["fresh_process"].dump();
+    EXPECT_GE(d["fresh_process"]["rss_peak_kb"].get<uint64_t>(),
+              d["fresh_process"]["rss_end_kb"].get<uint64_t>());
+    EXPECT_GT(d["stat"]["ms"].get<double>(), 0);
+    EXPECT_GT(d["ls_model"]["ms"].get<double>(), 0);
+    EXPECT_EQ(d["verify"]["blocks"], blocks) << d["verify"].dump();
+    EXPECT_GT(d["verify"]["vs_file_read"].get<double>(), 0);
+    const uint64_t pruned = d["prune_10pct"]["blocks"];
+    EXPECT_GE(pruned, blocks / 20) << d["prune_10pct"].dump();
+    EXPECT_LE(pruned, blocks / 5) << d["prune_10pct"].dump();
+  }
+  for (const auto& d : j["device"]) {
+    for (const char* k : {"match_stored", "match_new", "insert", "load"}) {
+      EXPECT_EQ(d[k]["n"], 5) << k;
+    }
+  }
+  // Bad sizes are refused before anything is written.
+  auto bad = RunKvstash({"bench", "scale", "--blocks", "1e3,abc"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("--blocks: 'abc'"), std::string::npos) << bad.err;
+}
+
 }  // namespace
 }  // namespace kvstash
