@@ -644,6 +644,19 @@ Status DiskTier::Compact() {
   return s;
 }
 
+bool DiskTier::BackgroundWorkPending() {
+  uint64_t v = 0;
+  for (const char* property : {"rocksdb.num-running-compactions", "rocksdb.num-running-flushes"}) {
+    if (impl_->db->GetIntProperty(property, &v) && v > 0) return true;
+  }
+  for (auto* h : impl_->handles) {
+    for (const char* property : {"rocksdb.compaction-pending", "rocksdb.mem-table-flush-pending"}) {
+      if (impl_->db->GetIntProperty(h, property, &v) && v > 0) return true;
+    }
+  }
+  return false;
+}
+
 DiskTierSizes DiskTier::Sizes() {
   DiskTierSizes sizes;
   uint64_t v = 0;

@@ -270,6 +270,10 @@ class DiskTier {
   // NotSupported on a read-only instance.
   Status Compact();
   DiskTierSizes Sizes();
+  // True while RocksDB has flushes or compactions running or pending (a
+  // store just filled has a backlog; benchmarks wait it out to measure a
+  // store at rest, and say how long that took).
+  bool BackgroundWorkPending();
 
   // The persisted counters; all zero if none were ever written. Corruption
   // or NotSupported (from DiskCounters::Decode) if the record is unreadable.
