@@ -171,9 +171,17 @@ Result<std::unique_ptr<DiskTier>> DiskTier::Open(const DiskTierOptions& options)
     table.block_cache = cache;
     // Index and filter blocks live in the block cache, not beside it: a
     // store's memory is then bounded by read_cache_bytes whatever it holds
-    // (a million blocks have ~30 MB of them; kvstash bench scale).
+    // (a million blocks have ~30 MB of them; kvstash bench scale). They are
+    // partitioned into 4 KiB pieces under a small pinned top level: a large
+    // table's single index block (MBs) did not fit a cache shard, so every
+    // read fetched it from the file again (a load at a million blocks took
+    // 0.4 ms instead of 0.06).
     table.cache_index_and_filter_blocks = true;
     table.pin_l0_filter_and_index_blocks_in_cache = true;
+    table.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
+    table.partition_filters = true;
+    table.metadata_block_size = 4096;
+    table.pin_top_level_index_and_filter = true;
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
     table.whole_key_filtering = true;
     cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));

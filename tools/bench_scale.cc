@@ -71,6 +71,7 @@ struct ScaleFlags {
   std::string dir;
   uint64_t device_max_blocks = 1000000;
   bool json = false;
+  bool keep = false;  // leave the store in place (its path is printed on stderr)
   // Hidden: the fresh process that opens a store and reports its memory.
   std::string probe_store;
   uint64_t probe_first = 0, probe_count = 0;
@@ -652,7 +653,11 @@ int RunScale(const ScaleFlags& f) {
     }
     return Status::OK();
   }();
-  RemoveWorkDir(*work);
+  if (f.keep) {
+    std::fprintf(stderr, "bench scale: kept the store at %s/store\n", work->c_str());
+  } else {
+    RemoveWorkDir(*work);
+  }
   if (!status.ok()) return Fail("bench", status);
   if (f.json) {
     PrintJson(doc, 2);
@@ -686,6 +691,7 @@ void AddBenchScaleCommand(CLI::App& bench, Action* action) {
       ->capture_default_str();
   cmd->add_option("--dir", f->dir, "Parent of the work directory (default: $TMPDIR or /tmp)");
   cmd->add_flag("--json", f->json, "Print one JSON document");
+  cmd->add_flag("--keep", f->keep, "Keep the store (for a look with kvstash stat, ls, ...)");
   // The fresh process the bench starts to measure an opened store's memory.
   cmd->add_option("--probe-store", f->probe_store)->group("");
   cmd->add_option("--probe-first", f->probe_first)->group("");
