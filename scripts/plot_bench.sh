@@ -391,21 +391,22 @@ GP
 # device: [{blocks, match_stored, match_new, insert, load: {median_us}}]}
 plot_scale() {
   have_json scale || return 1
-  local json="$DIR/scale.json" title
+  local json="$DIR/scale.json" title machine
   jq -r '.disk[] | [.blocks, .requests.match_stored.median_us, .requests.match_new.median_us,
       .requests.insert.median_us, .requests.load.median_us, .open_ms.read_write * 1000,
-      .open_ms.read_only * 1000] | @tsv' "$json" > "$TMP/scale_disk.dat" || return 1
+      .open_ms.read_only * 1000, .requests.match_stored_again.median_us] | @tsv' "$json" > "$TMP/scale_disk.dat" || return 1
   jq -r '.device[] | [.blocks, .match_stored.median_us, .match_new.median_us,
       .insert.median_us, .load.median_us] | @tsv' "$json" > "$TMP/scale_device.dat" || return 1
   if [ ! -s "$TMP/scale_disk.dat" ]; then
     echo "plot_bench: $json has no sizes: skipping scale.png" >&2
     return 1
   fi
-  title=$(jq -r '"kvstash bench scale: \(.shape), \(.codec); \(.machine)"' "$json") || return 1
+  title=$(jq -r '"kvstash bench scale: \(.shape), \(.codec)"' "$json") || return 1
+  machine=$(jq -r '.machine' "$json") || return 1
   cat > "$TMP/scale.gp" <<GP
 $TERMINAL
 set output $(gpstr "$DIR/scale.png")
-set title $(gplines "$title")
+set title $(gplines "$title" "$machine")
 set xlabel 'blocks stored'
 set ylabel 'median microseconds per request'
 set logscale xy 10
@@ -415,6 +416,7 @@ set ytics $LOGTICS
 set grid xtics ytics lc rgb '#dddddd'
 set key outside right top
 plot '$TMP/scale_disk.dat' using 1:2 with linespoints lw 2 pt 7 title 'disk: match stored', \\
+     '' using 1:8 with linespoints lw 2 pt 6 title 'disk: match stored, again', \\
      '' using 1:3 with linespoints lw 2 pt 9 title 'disk: match new', \\
      '' using 1:4 with linespoints lw 2 pt 5 title 'disk: insert', \\
      '' using 1:5 with linespoints lw 2 pt 11 title 'disk: load', \\
