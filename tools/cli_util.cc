@@ -3,11 +3,23 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 
+#include "store/disk_tier.h"
 #include "store/file_util.h"
 #include "store/store_options.h"
+#include "tools/commands.h"
 
 namespace kvstash::cli {
+
+Result<std::unique_ptr<DiskTier>> OpenStoreReadOnly(const std::string& flag,
+                                                    const std::string& purpose) {
+  DiskTierOptions options;
+  options.path = ResolveStoreDir(flag);
+  if (options.path.empty()) return Status::InvalidArgument("--store none: no store to " + purpose);
+  options.read_only = true;  // a fixed view as of now
+  return DiskTier::Open(options);
+}
 
 CLI::Validator FiniteNumber() {
   return CLI::Validator(

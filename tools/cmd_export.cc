@@ -21,7 +21,7 @@ struct ExportFlags {
 int Export(const ExportFlags& f) {
   auto model = Hash128::FromHex(f.model);
   if (!model.ok()) return Fail("export", model.status().WithContext("--model"));
-  auto disk = OpenStoreReadOnly(f.store);
+  auto disk = OpenStoreReadOnly(f.store, "export from");
   if (!disk.ok()) return Fail("export", disk.status());
   std::optional<BlockHash> leaf;
   if (!f.pin.empty()) {

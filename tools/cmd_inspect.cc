@@ -243,7 +243,7 @@ int Inspect(const Flags& f) {
     if (!loaded.ok()) return Fail("inspect", loaded.status());
     tokenizer = std::move(loaded).value();
   }
-  auto disk = OpenStoreReadOnly(f.store);
+  auto disk = OpenStoreReadOnly(f.store, "inspect");
   if (!disk.ok()) return Fail("inspect", disk.status());
 
   auto matches = FindBlocks(disk->get(), key->model, key->block);

@@ -61,14 +61,6 @@ int ListPinned(DiskTier* disk, const std::optional<ModelId>& only, bool json) {
 
 }  // namespace
 
-Result<std::unique_ptr<DiskTier>> OpenStoreReadOnly(const std::string& flag) {
-  DiskTierOptions options;
-  options.path = ResolveStoreDir(flag);
-  if (options.path.empty()) return Status::InvalidArgument("--store none has nothing to list");
-  options.read_only = true;  // a fixed view as of now
-  return DiskTier::Open(options);
-}
-
 void AddLsCommand(CLI::App& app, Action* action) {
   struct Flags {
     std::string store, model;
@@ -93,7 +85,7 @@ void AddLsCommand(CLI::App& app, Action* action) {
         if (!id.ok()) return Fail("ls", id.status().WithContext("--model"));
         only = *id;
       }
-      auto disk = OpenStoreReadOnly(flags->store);
+      auto disk = OpenStoreReadOnly(flags->store, "list");
       if (!disk.ok()) return Fail("ls", disk.status());
       if (flags->pinned) return ListPinned(disk->get(), only, flags->json);
       auto inventory = InventoryByModel(disk->get());

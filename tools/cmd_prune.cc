@@ -78,7 +78,7 @@ int Prune(const Flags& f) {
   const auto before = DiskUsageBytes(ResolveStoreDir(f.store));
   // --dry-run works on a live store: a read-only view (the graph may read the
   // blob of a block whose meta is unreadable).
-  auto disk = f.dry_run ? OpenStoreReadOnly(f.store) : OpenForPrune(f.store);
+  auto disk = f.dry_run ? OpenStoreReadOnly(f.store, "prune") : OpenForPrune(f.store);
   if (!disk.ok()) return Fail("prune", disk.status());
   const std::string path = (*disk)->path();
   auto graph = BlockGraph::Load(disk->get(), criteria.model);

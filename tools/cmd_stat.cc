@@ -139,7 +139,7 @@ void AddStatCommand(CLI::App& app, Action* action) {
   cmd->add_flag("--json", flags->json, "Print one JSON document");
   cmd->callback([flags, action] {
     *action = [flags]() -> int {
-      auto disk = OpenStoreReadOnly(flags->store);
+      auto disk = OpenStoreReadOnly(flags->store, "summarize");
       if (!disk.ok()) return Fail("stat", disk.status());
       auto inventory = InventoryByModel(disk->get());
       if (!inventory.ok()) return Fail("stat", inventory.status());

@@ -99,7 +99,7 @@ struct Flags {
 int Verify(const Flags& f) {
   // Measured before opening: a read-write open preallocates a new WAL file.
   const auto before = DiskUsageBytes(ResolveStoreDir(f.store));
-  auto disk = f.repair ? OpenForRepair(f.store) : OpenStoreReadOnly(f.store);
+  auto disk = f.repair ? OpenForRepair(f.store) : OpenStoreReadOnly(f.store, "verify");
   if (!disk.ok()) return Fail("verify", disk.status());
   const std::string path = (*disk)->path();
 

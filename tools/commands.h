@@ -29,7 +29,9 @@ void AddVerifyCommand(CLI::App& app, Action* action);
 
 // Opens the store named by a --store flag as a read-only view as of now,
 // which works while another process holds it (DiskTierOptions::read_only).
-Result<std::unique_ptr<DiskTier>> OpenStoreReadOnly(const std::string& flag);
+// `purpose` completes "--store none: no store to ..." ("list", "verify").
+Result<std::unique_ptr<DiskTier>> OpenStoreReadOnly(const std::string& flag,
+                                                    const std::string& purpose);
 
 }  // namespace kvstash::cli
 

@@ -209,6 +209,28 @@ TEST(CliStatTest, TotalsEqualWhatWasInsertedAndCountersShowTheLoads) {
 
 // A counters record this kvstash cannot read (here: from a newer one) is
 // reported, with everything else still shown, and stat exits 1.
+// `--store none` (no disk tier) on a command that reads a store: the error
+// names what that command cannot do, not "nothing to list" (issue 13).
+TEST(CliStatTest, StoreNoneNamesTheCommandsPurpose) {
+  TempDir dir;
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"stat", "--store", "none"}, "no store to summarize"},
+      {{"ls", "--store", "none"}, "no store to list"},
+      {{"verify", "--store", "none"}, "no store to verify"},
+      {{"prune", "--store", "none", "--orphans", "--dry-run"}, "no store to prune"},
+      {{"export", "--store", "none", "--model", std::string(32, 'a'), "-o", dir.Sub("p")},
+       "no store to export from"},
+      {{"inspect", "--store", "none", std::string(32, 'a') + "/" + std::string(32, 'b')},
+       "no store to inspect"},
+  };
+  for (const auto& [args, want] : cases) {
+    auto r = RunKvstash(args);
+    EXPECT_NE(r.exit_code, 0) << args[0];
+    EXPECT_NE(r.err.find("--store none: " + want), std::string::npos) << args[0] << ": " << r.err;
+    if (args[0] != "ls") EXPECT_EQ(r.err.find("list"), std::string::npos) << r.err;
+  }
+}
+
 TEST(CliStatTest, UnreadableCountersAreReportedAndExit1) {
   TempDir dir;
   InsertAndClose(dir.path(), TestModel(), Iota(16));
