@@ -25,12 +25,6 @@ ManagedStore::~ManagedStore() {
   if (!s.ok()) std::fprintf(stderr, "kvstash: warning: closing store: %s\n", s.ToString().c_str());
 }
 
-std::unique_ptr<Store> ManagedStore::Release() {
-  if (collector_) collector_->Stop();
-  collector_.reset();
-  return std::move(store_);
-}
-
 Status ManagedStore::Close() {
   // The collector holds the store's DiskTier: it must stop first.
   if (collector_) collector_->Stop();

@@ -34,8 +34,6 @@ class ManagedStore {
   Store* store() const { return store_.get(); }
   // Null when no gc was asked for (or the store is read-only / memory-only).
   BackgroundCollector* collector() const { return collector_.get(); }
-  // Hands the store over (stopping gc first); the ManagedStore is empty afterwards.
-  std::unique_ptr<Store> Release();
 
   // Stops the collector (a pass in progress ends at its next batch), then
   // closes the store. Idempotent.

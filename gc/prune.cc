@@ -5,7 +5,7 @@
 #include <tuple>
 #include <unordered_map>
 
-#include "gc/clock_internal.h"
+#include "store/clock.h"
 
 namespace kvstash {
 
@@ -185,7 +185,7 @@ Result<PrunePlan> PlanPrune(const BlockGraph& graph, const PruneCriteria& criter
     if (all) plan.unregister.push_back(*criteria.model);
   }
   if (criteria.older_than) {
-    const uint64_t now = criteria.now_ms ? criteria.now_ms : gc_internal::NowMs();
+    const uint64_t now = criteria.now_ms ? criteria.now_ms : NowMs();
     const uint64_t age = static_cast<uint64_t>(std::max<int64_t>(0, criteria.older_than->count()));
     const uint64_t cutoff = now > age ? now - age : 0;
     for (const auto& [model, mb] : graph.models()) {

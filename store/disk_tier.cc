@@ -689,9 +689,6 @@ DiskTierSizes DiskTier::Sizes() {
     sizes.sst_files += cf.file_count;
     sizes.blob_files += cf.blob_file_count;
   }
-  if (impl_->db->GetIntProperty(rocksdb::DB::Properties::kLiveSstFilesSize, &v)) {
-    (void)v;
-  }
   uint64_t wal = 0;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(path(), ec)) {

@@ -34,20 +34,6 @@ Result<c10::ScalarType> ToScalarType(DType dtype) {
   return Status::InvalidArgument("unknown dtype");
 }
 
-Result<DType> FromScalarType(c10::ScalarType type) {
-  switch (type) {
-    case c10::ScalarType::Float:
-      return DType::kF32;
-    case c10::ScalarType::Half:
-      return DType::kF16;
-    case c10::ScalarType::BFloat16:
-      return DType::kBF16;
-    default:
-      return Status::NotSupported(std::string("KV dtype ") + c10::toString(type) +
-                                  " is not supported (f32, f16, bf16 are)");
-  }
-}
-
 Status ValidateKvView(const KvCacheView& view, const BlockShape& shape, size_t min_capacity) {
   if (view.keys.size() != shape.layers || view.values.size() != shape.layers) {
     return Status::InvalidArgument("KV view has " + std::to_string(view.keys.size()) + " K and " +

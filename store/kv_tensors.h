@@ -27,7 +27,6 @@ struct KvCacheView {
 };
 
 Result<c10::ScalarType> ToScalarType(DType dtype);
-Result<DType> FromScalarType(c10::ScalarType type);
 
 // Checks that `view` matches `shape` (layers, kv_heads, head_dim, dtype), that
 // every tensor holds at least `min_capacity` positions, that all tensors are

@@ -10,18 +10,13 @@
 #include "serde/hash128.h"
 #include "serde/le_coding.h"
 #include "serde/logits_record.h"
+#include "store/clock.h"
 
 namespace kvstash {
 
 namespace {
 
 constexpr size_t kPackChecksumSize = 8;
-
-uint64_t NowMs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 // A blob is acceptable only if it is intact and is exactly the block its
 // record (and the pack's model) says it is.

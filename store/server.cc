@@ -12,6 +12,7 @@
 
 #include "serde/block_codec.h"
 #include "serde/wire.h"
+#include "store/clock.h"
 
 namespace kvstash {
 
@@ -19,12 +20,6 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 namespace {
-
-uint64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Compares secrets in time independent of where they differ.
 bool SameToken(const std::string& a, const std::string& b) {

@@ -55,18 +55,6 @@ DiskTierOptions DiskOptionsFor(const StoreOptions& options) {
 
 }  // namespace
 
-const char* TierName(Tier tier) {
-  switch (tier) {
-    case Tier::kDevice:
-      return "device";
-    case Tier::kDisk:
-      return "disk";
-    case Tier::kRemote:
-      return "remote";
-  }
-  return "unknown";
-}
-
 Store::Store(const StoreOptions& options, c10::Device device)
     : options_(options),
       device_(device),

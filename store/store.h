@@ -73,7 +73,6 @@ class RemoteClient;
 class WriteBehind;
 
 enum class Tier : uint8_t { kDevice = 0, kDisk = 1, kRemote = 2 };
-const char* TierName(Tier tier);
 
 // The cached prefix [0, tokens) of a query, as pieces of stored blocks.
 struct PrefixMatch {

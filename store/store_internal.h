@@ -12,16 +12,10 @@
 #include <vector>
 
 #include "serde/block_codec.h"
+#include "store/clock.h"
 #include "store/store.h"
 
 namespace kvstash {
-
-// Unix time in milliseconds (created and last-access times of blocks).
-inline uint64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Decoders (zstd contexts + a blob buffer) reused across loads and threads:
 // each is used by one thread at a time.

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "store/clock.h"
 #include "store/kv_tensors.h"
 #include "store/write_behind_internal.h"
 
@@ -13,12 +14,6 @@ namespace {
 // Blocks written per RocksDB batch: amortizes the WAL write without holding
 // many megabytes of encoded bytes at once.
 constexpr uint64_t kMaxBatchBytes = 16ull << 20;
-
-uint64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 

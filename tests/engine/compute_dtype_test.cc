@@ -102,7 +102,9 @@ TEST(ComputeDTypeProbeTest, AutoPicksWhatTheProbeMeasures) {
   // choice may be right there, the probe decides.)
   const std::string measured = "f32 " + std::to_string(choice->probe->f32_gflops) +
                                " GFLOP/s, bf16 " + std::to_string(choice->probe->bf16_gflops);
-  if (!CpuHasAvx512ForOneDnn()) EXPECT_EQ(choice->dtype, DType::kF32) << measured;
+  if (!CpuHasAvx512ForOneDnn()) {
+    EXPECT_EQ(choice->dtype, DType::kF32) << measured;
+  }
   if (CpuHasAvx512ForOneDnn() && CpuHasAvx512Bf16()) {
     EXPECT_EQ(choice->dtype, DType::kBF16) << measured;
   }

@@ -227,7 +227,9 @@ TEST(CliStatTest, StoreNoneNamesTheCommandsPurpose) {
     auto r = RunKvstash(args);
     EXPECT_NE(r.exit_code, 0) << args[0];
     EXPECT_NE(r.err.find("--store none: " + want), std::string::npos) << args[0] << ": " << r.err;
-    if (args[0] != "ls") EXPECT_EQ(r.err.find("list"), std::string::npos) << r.err;
+    if (args[0] != "ls") {
+      EXPECT_EQ(r.err.find("list"), std::string::npos) << r.err;
+    }
   }
 }
 
