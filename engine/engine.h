@@ -5,8 +5,10 @@
 // once, sized to the context), runs the model only on the remaining tokens in
 // chunks with positions continuing after the prefix, and inserts the new
 // blocks into the store after the first token is out (so storing never
-// delays it). When the whole prompt is cached, the last token is recomputed
-// to get its logits (its K/V are rewritten with identical values).
+// delays it). When the whole prompt is cached, its next-token logits come
+// from the store's logits record of that prompt, so no forward pass runs;
+// without one (or with use_stored_logits off) the last token is recomputed
+// to get them (its K/V are rewritten with identical values).
 //
 // Thread-safety: an Engine serves one request at a time (it owns one cache).
 #ifndef KVSTASH_ENGINE_ENGINE_H_

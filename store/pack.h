@@ -31,7 +31,7 @@ inline constexpr uint16_t kPackMinReadableVersion = 1;
 struct PackRecord {
   BlockHash hash;
   BlockHash parent;
-  std::string blob;  // the encoded block, as stored (docs/format.md, section 2)
+  std::string blob;  // the encoded block, as stored (docs/format.md, section 1)
 };
 
 // A logits record (serde/logits_record.h) of a prompt whose blocks the pack

@@ -58,7 +58,7 @@ std::unique_ptr<DiskTier> OpenDisk(const std::string& path, bool read_only = fal
 
 TEST(CountersRecordTest, GoldenBytes) {
   const std::string bytes = Sample().Encode();
-  ASSERT_EQ(bytes.size(), 65u);                                          // version + 7 x u64
+  ASSERT_EQ(bytes.size(), 65u);                                          // version + 8 x u64
   EXPECT_EQ(bytes[0], 1);                                                // version
   EXPECT_EQ(bytes.substr(1, 8), std::string("\x01\0\0\0\0\0\0\0", 8));   // hit_tokens_device
   EXPECT_EQ(bytes.substr(41, 8), std::string("\x06\0\0\0\0\0\0\0", 8));  // corrupt_blocks
