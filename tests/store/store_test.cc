@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <new>
 #include <thread>
 
 #include "store/disk_tier.h"
@@ -484,6 +485,25 @@ TEST(StoreTest, ConcurrentInsertsAndLoadsOfOverlappingPrefixes) {
       EXPECT_EQ(store->Match(model, tokens)->tokens, tokens.size());
     }
   }
+}
+
+// An allocation that fails inside libtorch (or the standard library) is
+// ResourceExhausted, not IOError: a read-only Load turns IOError into a miss,
+// which would hide running out of memory (issue 13).
+TEST(CatchTorchTest, AllocationFailureIsResourceExhausted) {
+  Status torch_oom = CatchTorch("allocate", [] {
+    at::Tensor t = at::empty({int64_t{1} << 50}, at::kByte);  // 1 PiB
+    return Status::OK();
+  });
+  EXPECT_TRUE(torch_oom.IsResourceExhausted()) << torch_oom.ToString();
+  Status std_oom = CatchTorch("allocate", []() -> Status { throw std::bad_alloc(); });
+  EXPECT_TRUE(std_oom.IsResourceExhausted()) << std_oom.ToString();
+  // Other libtorch errors stay what they were.
+  Status other = CatchTorch("reshape", [] {
+    at::Tensor t = at::zeros({6}).view({4, 4});
+    return Status::OK();
+  });
+  EXPECT_TRUE(other.IsIOError()) << other.ToString();
 }
 
 }  // namespace
