@@ -74,6 +74,11 @@ struct BlockShape {
   friend bool operator!=(const BlockShape& a, const BlockShape& b) { return !(a == b); }
 };
 
+// The shape of a model's blocks, from its description.
+inline BlockShape BlockShapeOf(const ModelDescription& d) {
+  return BlockShape{d.num_layers, d.num_kv_heads, d.head_dim, d.kv_dtype};
+}
+
 // Everything a blob says about itself.
 struct BlockHeader {
   uint16_t version = kBlockFormatVersion;

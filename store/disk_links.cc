@@ -69,6 +69,24 @@ std::string PrefixEnd(std::string prefix) {
   return prefix;  // empty: no upper bound
 }
 
+bool DecodeLink(const rocksdb::Slice& key, const rocksdb::Slice& value, ChildLink* link) {
+  if (value.size() != Hash128::kEncodedSize || !DecodeLinkTokens(key, &link->tokens)) return false;
+  link->hash = Hash128::DecodeFrom(value.data());
+  return true;
+}
+
+PrefixIterator::PrefixIterator(DiskTier::Impl* impl, rocksdb::ColumnFamilyHandle* family,
+                               std::string prefix, rocksdb::ReadOptions ro)
+    : impl_(impl), prefix_(std::move(prefix)), upper_(PrefixEnd(prefix_)) {
+  if (!upper_.empty()) {
+    upper_slice_ = rocksdb::Slice(upper_);
+    ro.iterate_upper_bound = &upper_slice_;
+  }
+  it_.reset(impl->db->NewIterator(ro, family));
+  impl->seeks.fetch_add(1, std::memory_order_relaxed);
+  it_->Seek(prefix_);
+}
+
 namespace {
 
 // One parent's links in the links family, as child_index.h seeks them. A
@@ -118,14 +136,7 @@ class LinkView : public SortedChildren {
     }
     return Decode(out);
   }
-  bool Decode(ChildLink* out) {
-    const rocksdb::Slice value = it_->value();
-    if (value.size() != Hash128::kEncodedSize || !DecodeLinkTokens(it_->key(), &out->tokens)) {
-      return false;
-    }
-    out->hash = Hash128::DecodeFrom(value.data());
-    return true;
-  }
+  bool Decode(ChildLink* out) { return DecodeLink(it_->key(), it_->value(), out); }
   void Check() {
     if (status_.ok() && !it_->status().ok()) {
       status_ = FromRocks(it_->status(), "read the children of block " + parent_.ToHex());
@@ -180,32 +191,20 @@ Status DiskTier::ForEachLink(
     });
     return Status::OK();
   }
-  std::string prefix, upper;
-  rocksdb::Slice upper_slice;
+  std::string prefix;
+  if (model) model->AppendTo(&prefix);
   rocksdb::ReadOptions ro;
   ro.total_order_seek = true;  // across parents: not a prefix seek
-  if (model) {
-    model->AppendTo(&prefix);
-    upper = PrefixEnd(prefix);
-    upper_slice = rocksdb::Slice(upper);
-    ro.iterate_upper_bound = &upper_slice;
-  }
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->links));
-  impl_->seeks.fetch_add(1, std::memory_order_relaxed);
+  PrefixIterator it(impl_.get(), impl_->links, std::move(prefix), ro);
   ChildLink link;
-  for (it->Seek(prefix); it->Valid(); it->Next()) {
-    impl_->steps.fetch_add(1, std::memory_order_relaxed);
-    const rocksdb::Slice value = it->value();
-    if (value.size() != Hash128::kEncodedSize || !DecodeLinkTokens(it->key(), &link.tokens)) {
-      continue;
-    }
-    link.hash = Hash128::DecodeFrom(value.data());
-    if (!fn(Hash128::DecodeFrom(it->key().data()),
-            Hash128::DecodeFrom(it->key().data() + Hash128::kEncodedSize), link)) {
+  for (; it.Valid(); it.Next()) {
+    if (!DecodeLink(it.key(), it.value(), &link)) continue;
+    if (!fn(Hash128::DecodeFrom(it.key().data()),
+            Hash128::DecodeFrom(it.key().data() + Hash128::kEncodedSize), link)) {
       break;
     }
   }
-  return FromRocks(it->status(), "read the child links of " + path());
+  return FromRocks(it.status(), "read the child links of " + path());
 }
 
 Result<std::optional<std::string>> DiskTier::Impl::FindLinkKey(const DiskBlockDelete& b) {
@@ -235,27 +234,25 @@ Status DiskTier::Impl::MigrateToLayout2(rocksdb::ColumnFamilyHandle* legacy, boo
   const auto start = std::chrono::steady_clock::now();
   uint64_t links_written = 0;
   if (layout < 2 && !new_store) {
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), meta));
     rocksdb::WriteBatch batch;
+    Status written;
     auto write = [&] {
       rocksdb::Status s = db->Write(rocksdb::WriteOptions(), &batch);
       batch.Clear();
       return FromRocks(s, "migrate the index of store " + options.path);
     };
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      const rocksdb::Slice k = it->key();
-      if (k.size() != kKeySize) continue;
-      // A meta that does not decode has no link (verify reports the block).
-      Result<BlockMeta> m =
-          BlockMeta::Decode(std::string_view(it->value().data(), it->value().size()));
-      if (!m.ok() || m->tokens.empty()) continue;
-      const ModelId model = Hash128::DecodeFrom(k.data());
-      batch.Put(links, LinkKey(model, m->parent, m->tokens),
-                rocksdb::Slice(k.data() + Hash128::kEncodedSize, Hash128::kEncodedSize));
-      ++links_written;
-      if (batch.Count() >= kMigrationBatchLinks) KVSTASH_RETURN_IF_ERROR(write());
-    }
-    KVSTASH_RETURN_IF_ERROR(FromRocks(it->status(), "migrate the index of store " + options.path));
+    KVSTASH_RETURN_IF_ERROR(ForEachMeta(
+        std::nullopt, [&](const ModelId& model, const BlockHash& hash, const Result<BlockMeta>& m) {
+          // A meta that does not decode has no link (verify reports the block).
+          if (!m.ok() || m->tokens.empty()) return true;
+          std::string value;
+          hash.AppendTo(&value);
+          batch.Put(links, LinkKey(model, m->parent, m->tokens), value);
+          ++links_written;
+          if (batch.Count() >= kMigrationBatchLinks) written = write();
+          return written.ok();
+        }));
+    KVSTASH_RETURN_IF_ERROR(written);
     KVSTASH_RETURN_IF_ERROR(write());
   }
   if (layout < 2 || new_store) {
@@ -287,17 +284,12 @@ Status DiskTier::Impl::MigrateToLayout2(rocksdb::ColumnFamilyHandle* legacy, boo
 
 Status DiskTier::Impl::LoadLegacyLinks() {
   legacy_links = std::make_unique<ChildIndex>();
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), meta));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    const rocksdb::Slice k = it->key();
-    if (k.size() != kKeySize) continue;
-    Result<BlockMeta> m =
-        BlockMeta::Decode(std::string_view(it->value().data(), it->value().size()));
-    if (!m.ok() || m->tokens.empty()) continue;
-    legacy_links->Add(Hash128::DecodeFrom(k.data()), m->parent, m->tokens,
-                      Hash128::DecodeFrom(k.data() + Hash128::kEncodedSize));
-  }
-  return FromRocks(it->status(), "read the index of store " + options.path);
+  return ForEachMeta(std::nullopt,
+                     [&](const ModelId& model, const BlockHash& hash, const Result<BlockMeta>& m) {
+                       if (m.ok() && !m->tokens.empty())
+                         legacy_links->Add(model, m->parent, m->tokens, hash);
+                       return true;
+                     });
 }
 
 }  // namespace kvstash

@@ -33,9 +33,8 @@ constexpr char kLogitsKeyPrefix[] = "logits/";
 // Blob GC relocates every live blob out of the oldest this fraction of blob
 // files during each compaction, garbage or not. At RocksDB's usual 0.5 the
 // background compactions of a store that only grows rewrote its blobs again
-// and again (in a profile of filling 100,000 blocks, a fifth of the time);
-// so none in the background, and Compact() -- run by prune, the collector
-// and verify --repair after they delete -- collects exactly the files that
+// and again (docs/benchmarks.md, bench scale); so none in the background, and Compact() -- run by
+// prune, the collector and verify --repair after they delete -- collects exactly the files that
 // hold garbage (see there).
 constexpr double kBlobGcAgeCutoff = 0.0;
 
@@ -170,12 +169,11 @@ Result<std::unique_ptr<DiskTier>> DiskTier::Open(const DiskTierOptions& options)
     rocksdb::BlockBasedTableOptions table;
     table.block_cache = cache;
     // Index and filter blocks live in the block cache, not beside it: a
-    // store's memory is then bounded by read_cache_bytes whatever it holds
-    // (a million blocks have ~30 MB of them; kvstash bench scale). They are
-    // partitioned into 4 KiB pieces under a small pinned top level: a large
-    // table's single index block (MBs) did not fit a cache shard, so every
-    // read fetched it from the file again (a load at a million blocks took
-    // 0.4 ms instead of 0.06).
+    // store's memory is then bounded by read_cache_bytes whatever it holds.
+    // They are partitioned into 4 KiB pieces under a small pinned top level:
+    // a large table's single index block (MBs) did not fit a cache shard, so
+    // every read fetched it from the file again (docs/benchmarks.md, bench
+    // scale).
     table.cache_index_and_filter_blocks = true;
     table.pin_l0_filter_and_index_blocks_in_cache = true;
     table.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
@@ -399,35 +397,19 @@ Result<BlockMeta> DiskTier::GetMeta(const ModelId& model, const BlockHash& hash)
   return meta;
 }
 
-Status DiskTier::GetBlob(const ModelId& model, const BlockHash& hash, std::string* blob) {
-  impl_->point_reads.fetch_add(1, std::memory_order_relaxed);
+namespace {
+
+// How blobs are read. RocksDB's own checksum of the value is not verified
+// (every blob carries an xxh3 checksum that decoding checks; RocksDB's
+// CRC32c runs in software in Debian's build). With blob files the cache
+// takes only the small key -> blob-file index blocks (re-read and re-parsed
+// on every read without it); inline values would fill it with KV.
+rocksdb::ReadOptions BlobReadOptions(const DiskTier::Impl& impl) {
   rocksdb::ReadOptions ro;
   ro.verify_checksums = false;
-  // With blob files the cache only takes the small key -> blob-file index
-  // blocks (re-read and re-parsed on every read without it); inline values
-  // would fill it with megabytes of KV.
-  ro.fill_cache = impl_->options.blob_files;
-  if (impl_->options.read_only) {
-    // RocksDB 7.8's read-only mode answers NotFound to Get() of a value in a
-    // blob file; an iterator reads it.
-    const std::string key = BlockKey(model, hash);
-    std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->blocks));
-    it->Seek(key);
-    if (it->Valid() && it->key() == rocksdb::Slice(key)) {
-      blob->assign(it->value().data(), it->value().size());
-      return Status::OK();
-    }
-    if (!it->status().ok()) return FromRocks(it->status(), "read block " + hash.ToHex());
-    return Status::NotFound("block " + hash.ToHex());
-  }
-  rocksdb::PinnableSlice value(blob);  // reads into *blob's buffer, no second copy
-  rocksdb::Status s = impl_->db->Get(ro, impl_->blocks, BlockKey(model, hash), &value);
-  if (s.ok() && value.IsPinned()) blob->assign(value.data(), value.size());
-  if (s.IsNotFound()) return Status::NotFound("block " + hash.ToHex());
-  return FromRocks(s, "read block " + hash.ToHex());
+  ro.fill_cache = impl.options.blob_files;
+  return ro;
 }
-
-namespace {
 
 class GetBlobReader : public DiskTier::BlobReader {
  public:
@@ -440,14 +422,12 @@ class GetBlobReader : public DiskTier::BlobReader {
   DiskTier* disk_;
 };
 
+// RocksDB 7.8's read-only mode answers NotFound to Get() of a value in a
+// blob file; an iterator reads it.
 class IteratorBlobReader : public DiskTier::BlobReader {
  public:
-  explicit IteratorBlobReader(DiskTier::Impl* impl) : impl_(impl) {
-    rocksdb::ReadOptions ro;
-    ro.verify_checksums = false;  // see GetBlob
-    ro.fill_cache = impl->options.blob_files;
-    it_.reset(impl->db->NewIterator(ro, impl->blocks));
-  }
+  explicit IteratorBlobReader(DiskTier::Impl* impl)
+      : impl_(impl), it_(impl->db->NewIterator(BlobReadOptions(*impl), impl->blocks)) {}
   Status Read(const ModelId& model, const BlockHash& hash, std::string* blob) override {
     impl_->point_reads.fetch_add(1, std::memory_order_relaxed);
     const std::string key = BlockKey(model, hash);
@@ -466,6 +446,17 @@ class IteratorBlobReader : public DiskTier::BlobReader {
 };
 
 }  // namespace
+
+Status DiskTier::GetBlob(const ModelId& model, const BlockHash& hash, std::string* blob) {
+  if (impl_->options.read_only) return IteratorBlobReader(impl_.get()).Read(model, hash, blob);
+  impl_->point_reads.fetch_add(1, std::memory_order_relaxed);
+  rocksdb::PinnableSlice value(blob);  // reads into *blob's buffer, no second copy
+  rocksdb::Status s =
+      impl_->db->Get(BlobReadOptions(*impl_), impl_->blocks, BlockKey(model, hash), &value);
+  if (s.ok() && value.IsPinned()) blob->assign(value.data(), value.size());
+  if (s.IsNotFound()) return Status::NotFound("block " + hash.ToHex());
+  return FromRocks(s, "read block " + hash.ToHex());
+}
 
 std::unique_ptr<DiskTier::BlobReader> DiskTier::NewBlobReader() {
   if (read_only()) return std::make_unique<IteratorBlobReader>(impl_.get());
@@ -494,22 +485,18 @@ Status DiskTier::ForEachLogits(const std::optional<ModelId>& model,
                                const std::function<bool(const LogitsKey&, std::string_view)>& fn) {
   std::string prefix = kLogitsKeyPrefix;
   if (model) model->AppendTo(&prefix);
-  const std::string upper = PrefixEnd(prefix);
-  rocksdb::Slice upper_slice(upper);
-  rocksdb::ReadOptions ro;
-  ro.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro));
   const size_t id_offset = sizeof(kLogitsKeyPrefix) - 1;
-  for (it->Seek(prefix); it->Valid(); it->Next()) {
-    const rocksdb::Slice k = it->key();
+  PrefixIterator it(impl_.get(), impl_->db->DefaultColumnFamily(), std::move(prefix));
+  for (; it.Valid(); it.Next()) {
+    const rocksdb::Slice k = it.key();
     if (k.size() != id_offset + 3 * Hash128::kEncodedSize) continue;
     LogitsKey key;
     key.model = Hash128::DecodeFrom(k.data() + id_offset);
     key.parent = Hash128::DecodeFrom(k.data() + id_offset + Hash128::kEncodedSize);
     key.tail = Hash128::DecodeFrom(k.data() + id_offset + 2 * Hash128::kEncodedSize);
-    if (!fn(key, std::string_view(it->value().data(), it->value().size()))) break;
+    if (!fn(key, std::string_view(it.value().data(), it.value().size()))) break;
   }
-  return FromRocks(it->status(), "list logits records");
+  return FromRocks(it.status(), "list logits records");
 }
 
 Status DiskTier::DeleteBlock(const ModelId& model, const BlockHash& hash, const BlockHash& parent,
@@ -532,17 +519,9 @@ Status DiskTier::DeleteBlocks(const std::vector<DiskBlockDelete>& blocks) {
     std::string prefix = kLogitsKeyPrefix;
     b.model.AppendTo(&prefix);
     b.hash.AppendTo(&prefix);
-    const std::string upper = PrefixEnd(prefix);
-    rocksdb::Slice upper_slice(upper);
-    rocksdb::ReadOptions ro;
-    ro.iterate_upper_bound = &upper_slice;
-    std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro));
-    impl_->seeks.fetch_add(1, std::memory_order_relaxed);
-    for (it->Seek(prefix); it->Valid(); it->Next()) {
-      impl_->steps.fetch_add(1, std::memory_order_relaxed);
-      batch.Delete(it->key());
-    }
-    KVSTASH_RETURN_IF_ERROR(FromRocks(it->status(), "find logits records of " + b.hash.ToHex()));
+    PrefixIterator it(impl_.get(), impl_->db->DefaultColumnFamily(), std::move(prefix));
+    for (; it.Valid(); it.Next()) batch.Delete(it.key());
+    KVSTASH_RETURN_IF_ERROR(FromRocks(it.status(), "find logits records of " + b.hash.ToHex()));
   }
   const std::string what =
       blocks.size() == 1 ? "delete block " + blocks[0].hash.ToHex()
@@ -565,29 +544,24 @@ Status DiskTier::PutMetas(
   return FromRocks(impl_->db->Write(rocksdb::WriteOptions(), &batch), "update block metadata");
 }
 
-Status DiskTier::ForEachMeta(
-    const std::optional<ModelId>& model,
-    const std::function<bool(const ModelId&, const BlockHash&, const Result<BlockMeta>&)>& fn) {
-  std::string prefix, upper;
-  rocksdb::Slice upper_slice;
-  rocksdb::ReadOptions ro;
-  if (model) {
-    model->AppendTo(&prefix);
-    upper = PrefixEnd(prefix);
-    upper_slice = rocksdb::Slice(upper);
-    ro.iterate_upper_bound = &upper_slice;
-  }
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->meta));
-  for (it->Seek(prefix); it->Valid(); it->Next()) {
-    rocksdb::Slice k = it->key();
+Status DiskTier::ForEachMeta(const std::optional<ModelId>& model, const Impl::MetaFn& fn) {
+  return impl_->ForEachMeta(model, fn);
+}
+
+Status DiskTier::Impl::ForEachMeta(const std::optional<ModelId>& model, const MetaFn& fn) {
+  std::string prefix;
+  if (model) model->AppendTo(&prefix);
+  PrefixIterator it(this, meta, std::move(prefix));
+  for (; it.Valid(); it.Next()) {
+    const rocksdb::Slice k = it.key();
     if (k.size() != kKeySize) continue;
-    ModelId m = Hash128::DecodeFrom(k.data());
-    BlockHash h = Hash128::DecodeFrom(k.data() + Hash128::kEncodedSize);
-    Result<BlockMeta> meta =
-        BlockMeta::Decode(std::string_view(it->value().data(), it->value().size()));
-    if (!fn(m, h, meta)) break;
+    Result<BlockMeta> m = BlockMeta::Decode(std::string_view(it.value().data(), it.value().size()));
+    if (!fn(Hash128::DecodeFrom(k.data()), Hash128::DecodeFrom(k.data() + Hash128::kEncodedSize),
+            m)) {
+      break;
+    }
   }
-  return FromRocks(it->status(), "scan block metadata");
+  return FromRocks(it.status(), "scan block metadata");
 }
 
 Status DiskTier::SyncWal() {

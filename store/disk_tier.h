@@ -13,8 +13,9 @@
 // A model's blocks are one contiguous key range in each family. Every
 // operation a request makes (a block's meta or blob, the child sharing the
 // longest prefix with a query, the partial blocks a new one supersedes, the
-// logits records of a deleted block) is a point read or a seek or two: its
-// cost does not grow with the number of blocks stored.
+// logits records of a deleted block) is a point read or a seek or two: the
+// number of reads does not grow with the number of blocks stored (each costs
+// RocksDB's logarithmic lookup).
 //
 // Layout 1 (kvstash before the index of child tokens) kept child links as
 // model | parent | hash and had no layout record. A read-write open migrates

@@ -7,6 +7,7 @@
 #include <rocksdb/db.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -36,6 +37,8 @@ std::string LinkKey(const ModelId& model, const BlockHash& parent, TokenSpan tok
 bool DecodeLinkTokens(const rocksdb::Slice& key, std::vector<int32_t>* tokens);
 // Smallest key strictly after every key that starts with `prefix`.
 std::string PrefixEnd(std::string prefix);
+// A link's hash and tokens from its key and value (false if malformed).
+bool DecodeLink(const rocksdb::Slice& key, const rocksdb::Slice& value, ChildLink* link);
 
 struct DiskTier::Impl {
   DiskTierOptions options;
@@ -54,6 +57,10 @@ struct DiskTier::Impl {
 
   ~Impl();
 
+  using MetaFn = std::function<bool(const ModelId&, const BlockHash&, const Result<BlockMeta>&)>;
+  // DiskTier::ForEachMeta; also used while opening (migration).
+  Status ForEachMeta(const std::optional<ModelId>& model, const MetaFn& fn);
+
   // Rebuilds the child links of layout 2 from the metas, records the layout
   // and drops layout 1's family (`legacy`, if open). Idempotent: a crash
   // part way leaves the layout record unwritten, and the next open redoes it.
@@ -63,6 +70,28 @@ struct DiskTier::Impl {
   Status LoadLegacyLinks();
   // The key of `b`'s child link; nullopt when it has none.
   Result<std::optional<std::string>> FindLinkKey(const DiskBlockDelete& b);
+};
+
+// The keys of one family that start with `prefix` (every key when it is
+// empty), from the first on; counts its seek and steps in DiskTier::Work.
+class PrefixIterator {
+ public:
+  PrefixIterator(DiskTier::Impl* impl, rocksdb::ColumnFamilyHandle* family, std::string prefix,
+                 rocksdb::ReadOptions ro = rocksdb::ReadOptions());
+  bool Valid() const { return it_->Valid(); }
+  void Next() {
+    impl_->steps.fetch_add(1, std::memory_order_relaxed);
+    it_->Next();
+  }
+  rocksdb::Slice key() const { return it_->key(); }
+  rocksdb::Slice value() const { return it_->value(); }
+  rocksdb::Status status() const { return it_->status(); }
+
+ private:
+  DiskTier::Impl* impl_;
+  std::string prefix_, upper_;
+  rocksdb::Slice upper_slice_;
+  std::unique_ptr<rocksdb::Iterator> it_;
 };
 
 }  // namespace kvstash

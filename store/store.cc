@@ -102,6 +102,14 @@ BlockHash Store::HashBlock(const ModelId& model, const BlockHash& parent, const 
   return ComputeBlockHash(model, parent, tokens, n);
 }
 
+Store::ModelInfo Store::ModelInfoOf(const ModelDescription& description) {
+  ModelInfo info;
+  info.description = description;
+  info.shape = BlockShapeOf(description);
+  info.block_tokens = description.block_tokens;
+  return info;
+}
+
 Result<ModelId> Store::RegisterModel(const ModelDescription& description) {
   if (description.num_layers == 0 || description.num_kv_heads == 0 || description.head_dim == 0 ||
       description.block_tokens == 0 || description.block_tokens > kMaxBlockTokens) {
@@ -110,8 +118,7 @@ Result<ModelId> Store::RegisterModel(const ModelDescription& description) {
         "(at most " +
         std::to_string(kMaxBlockTokens) + ")");
   }
-  const BlockShape shape{description.num_layers, description.num_kv_heads, description.head_dim,
-                         description.kv_dtype};
+  const BlockShape shape = BlockShapeOf(description);
   if (description.num_layers > kMaxBlockDim || description.num_kv_heads > kMaxBlockDim ||
       description.head_dim > kMaxBlockDim ||
       shape.RawBytes(description.block_tokens) > kMaxBlockRawBytes) {
@@ -134,13 +141,8 @@ Result<ModelId> Store::RegisterModel(const ModelDescription& description) {
     // Best effort: a peer that is down only costs sharing (and says so once).
     (void)remote_->Register(id, text);
   }
-  ModelInfo info;
-  info.description = description;
-  info.shape = BlockShape{description.num_layers, description.num_kv_heads, description.head_dim,
-                          description.kv_dtype};
-  info.block_tokens = description.block_tokens;
   std::lock_guard<std::mutex> lock(models_mu_);
-  models_.emplace(id, std::move(info));
+  models_.emplace(id, ModelInfoOf(description));
   return id;
 }
 
@@ -155,11 +157,7 @@ Result<Store::ModelInfo> Store::Info(const ModelId& model) {
   if (!text.ok()) return Status::NotFound("model " + model.ToHex() + " is not registered");
   KVSTASH_ASSIGN_OR_RETURN(ModelDescription description,
                            ModelDescription::FromCanonicalText(*text));
-  ModelInfo info;
-  info.description = description;
-  info.shape = BlockShape{description.num_layers, description.num_kv_heads, description.head_dim,
-                          description.kv_dtype};
-  info.block_tokens = description.block_tokens;
+  ModelInfo info = ModelInfoOf(description);
   std::lock_guard<std::mutex> lock(models_mu_);
   models_.emplace(model, info);
   return info;

@@ -230,6 +230,7 @@ class Store {
 
   Store(const StoreOptions& options, c10::Device device);
 
+  static ModelInfo ModelInfoOf(const ModelDescription& description);
   Result<ModelInfo> Info(const ModelId& model);
   BlockHash HashBlock(const ModelId& model, const BlockHash& parent, const int32_t* tokens,
                       size_t n) const;

@@ -207,9 +207,8 @@ Result<LoadResult> Store::Load(const ModelId& model, const std::vector<int32_t>&
   };
   // Remote pieces too: the client keeps a pool of connections, so one
   // thread's fetch overlaps another's decode. A thread is started per load,
-  // which costs more than reading a few small blocks (~0.1 ms: a 2-block
-  // load of 4 KiB blocks took 150 us with a helper), so each thread gets at
-  // least kMinLoadBytesPerThread of raw KV.
+  // which costs more than reading a few small blocks, so each thread gets at
+  // least kMinLoadBytesPerThread of raw KV (docs/benchmarks.md, bench scale).
   uint64_t stored_bytes = 0;
   for (size_t i : stored) stored_bytes += info.shape.RawBytes(match.pieces[i].n);
   const size_t threads = std::min<size_t>(

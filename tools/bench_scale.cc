@@ -80,8 +80,8 @@ struct ScaleFlags {
 // The synthetic model: only what the store needs of a description.
 struct ScaleModel {
   ModelDescription desc;
-  BlockShape shape;
-  uint64_t block_bytes = 0;  // raw KV bytes of one block
+  BlockShape shape() const { return BlockShapeOf(desc); }
+  uint64_t block_bytes() const { return shape().RawBytes(desc.block_tokens); }  // raw, one block
 };
 
 Result<ScaleModel> MakeScaleModel(const ScaleFlags& f) {
@@ -109,8 +109,6 @@ Result<ScaleModel> MakeScaleModel(const ScaleFlags& f) {
   m.desc.kv_dtype = dtype;
   m.desc.block_tokens = f.block_tokens;
   m.desc.weights_digest = "synthetic";
-  m.shape = BlockShape{v[0], v[1], v[2], dtype};
-  m.block_bytes = m.shape.RawBytes(f.block_tokens);
   return m;
 }
 
@@ -136,17 +134,17 @@ std::vector<int32_t> ScalePrompt(uint64_t i, uint32_t block_tokens, uint32_t blo
 // block is compressed on its own, so reuse does not flatter the codec):
 // normal values with a log-normal scale per channel, as attention K/V have.
 Result<std::vector<KvCacheView>> MakeKvPool(const ScaleModel& m, size_t count) {
-  KVSTASH_ASSIGN_OR_RETURN(c10::ScalarType type, ToScalarType(m.shape.dtype));
+  const BlockShape shape = m.shape();
+  KVSTASH_ASSIGN_OR_RETURN(c10::ScalarType type, ToScalarType(shape.dtype));
   std::vector<KvCacheView> pool(count);
   KVSTASH_RETURN_IF_ERROR(CatchTorch("synthetic KV", [&] {
     auto gen = at::detail::createCPUGenerator(42);
     const int64_t cap = 2 * int64_t{m.desc.block_tokens};
     for (KvCacheView& view : pool) {
-      for (uint32_t l = 0; l < m.shape.layers; ++l) {
+      for (uint32_t l = 0; l < shape.layers; ++l) {
         for (int kv = 0; kv < 2; ++kv) {
-          at::Tensor scale = at::exp(at::randn({m.shape.kv_heads, 1, m.shape.head_dim}, gen));
-          at::Tensor t =
-              (at::randn({m.shape.kv_heads, cap, m.shape.head_dim}, gen) * scale).to(type);
+          at::Tensor scale = at::exp(at::randn({shape.kv_heads, 1, shape.head_dim}, gen));
+          at::Tensor t = (at::randn({shape.kv_heads, cap, shape.head_dim}, gen) * scale).to(type);
           (kv == 0 ? view.keys : view.values).push_back(t);
         }
       }
@@ -154,22 +152,6 @@ Result<std::vector<KvCacheView>> MakeKvPool(const ScaleModel& m, size_t count) {
     return Status::OK();
   }));
   return pool;
-}
-
-Result<KvCacheView> EmptyView(const ScaleModel& m, size_t capacity) {
-  KVSTASH_ASSIGN_OR_RETURN(c10::ScalarType type, ToScalarType(m.shape.dtype));
-  KvCacheView view;
-  KVSTASH_RETURN_IF_ERROR(CatchTorch("KV view", [&] {
-    for (uint32_t l = 0; l < m.shape.layers; ++l) {
-      for (int kv = 0; kv < 2; ++kv) {
-        (kv == 0 ? view.keys : view.values)
-            .push_back(at::zeros(
-                {m.shape.kv_heads, static_cast<int64_t>(capacity), m.shape.head_dim}, type));
-      }
-    }
-    return Status::OK();
-  }));
-  return view;
 }
 
 uint64_t ProcStatusKb(const char* field) {
@@ -201,15 +183,13 @@ std::string CpuName() {
 // Latencies of one kind of request, in microseconds.
 struct Latency {
   std::vector<double> us;
+  double median() const { return Median(us); }
   json Json() const {
     std::vector<double> v = us;
     std::sort(v.begin(), v.end());
-    auto at = [&](double q) {
-      return v.empty() ? 0.0 : v[static_cast<size_t>(q * (v.size() - 1))];
-    };
-    return {{"median_us", at(0.5)}, {"p90_us", at(0.9)}, {"n", v.size()}};
+    const double p90 = v.empty() ? 0.0 : v[static_cast<size_t>(0.9 * (v.size() - 1))];
+    return {{"median_us", median()}, {"p90_us", p90}, {"n", v.size()}};
   }
-  double median() const { return Json()["median_us"].get<double>(); }
 };
 
 template <typename Fn>
@@ -291,11 +271,7 @@ Result<uint64_t> ReadAllFiles(const std::string& dir) {
 }
 
 StoreOptions ScaleStoreOptions(const ScaleFlags& f, const std::string& path, uint64_t budget) {
-  StoreOptions o;
-  o.path = path;
-  o.device = "cpu";
-  o.device_budget_bytes = budget;
-  o.promote_on_hit = false;
+  StoreOptions o = BenchStoreOptions(path, budget, "cpu");
   if (auto codec = ParseCodec(f.codec); codec.ok()) o.encode.codec = *codec;
   return o;
 }
@@ -313,7 +289,8 @@ struct Requests {
 Status MeasureRequests(Store* store, const ModelId& model, const ScaleModel& m, int samples,
                        uint64_t stored_first, uint64_t stored_end, uint64_t fresh,
                        const std::vector<KvCacheView>& pool, Requests* r) {
-  KVSTASH_ASSIGN_OR_RETURN(KvCacheView out, EmptyView(m, 2 * m.desc.block_tokens));
+  KVSTASH_ASSIGN_OR_RETURN(KvCacheView out,
+                           AllocateKvView(m.shape(), 2 * m.desc.block_tokens, c10::Device("cpu")));
   const uint32_t bt = m.desc.block_tokens;
   const uint64_t span = stored_end - stored_first;
   for (int s = 0; s < samples; ++s) {
@@ -478,7 +455,7 @@ Result<json> MeasureDevice(const ScaleFlags& f, const ScaleModel& m, uint64_t ta
                            const std::vector<KvCacheView>& pool, size_t round) {
   // Budget for exactly `target` blocks: every timed insert evicts.
   KVSTASH_ASSIGN_OR_RETURN(auto store,
-                           Store::Open(ScaleStoreOptions(f, "", target * m.block_bytes)));
+                           Store::Open(ScaleStoreOptions(f, "", target * m.block_bytes())));
   KVSTASH_ASSIGN_OR_RETURN(ModelId model, store->RegisterModel(m.desc));
   uint64_t next = 0, blocks = 0;
   const auto t0 = Clock::now();
@@ -512,10 +489,9 @@ int RunProbe(const ScaleFlags& f) {
     if (models.size() != 1) return Status::InvalidArgument("probe: expected one model");
     KVSTASH_ASSIGN_OR_RETURN(ModelDescription desc,
                              ModelDescription::FromCanonicalText(models[0].second));
-    ScaleModel m;
-    m.desc = desc;
-    m.shape = BlockShape{desc.num_layers, desc.num_kv_heads, desc.head_dim, desc.kv_dtype};
-    KVSTASH_ASSIGN_OR_RETURN(KvCacheView out, EmptyView(m, 2 * desc.block_tokens));
+    KVSTASH_ASSIGN_OR_RETURN(
+        KvCacheView out,
+        AllocateKvView(BlockShapeOf(desc), 2 * desc.block_tokens, c10::Device("cpu")));
     uint64_t tokens = 0;
     const auto t1 = Clock::now();
     for (uint64_t i = 0; i < f.probe_count; ++i) {
@@ -622,16 +598,16 @@ int RunScale(const ScaleFlags& f) {
   if (!ParseCodec(f.codec).ok()) return Fail("bench", ParseCodec(f.codec).status());
   auto work = TempWorkDir(f.dir);
   if (!work.ok()) return Fail("bench", work.status());
-  json doc = {
-      {"machine", CpuName()},
-      {"shape", std::to_string(m.shape.layers) + " layers x " + std::to_string(m.shape.kv_heads) +
-                    " kv heads x " + std::to_string(m.shape.head_dim) + " dims x " +
-                    std::to_string(f.block_tokens) + " tokens, " + f.kv_dtype},
-      {"block_bytes", m.block_bytes},
-      {"codec", f.codec},
-      {"samples", f.samples},
-      {"disk", json::array()},
-      {"device", json::array()}};
+  json doc = {{"machine", CpuName()},
+              {"shape", std::to_string(m.shape().layers) + " layers x " +
+                            std::to_string(m.shape().kv_heads) + " kv heads x " +
+                            std::to_string(m.shape().head_dim) + " dims x " +
+                            std::to_string(f.block_tokens) + " tokens, " + f.kv_dtype},
+              {"block_bytes", m.block_bytes()},
+              {"codec", f.codec},
+              {"samples", f.samples},
+              {"disk", json::array()},
+              {"device", json::array()}};
   Status status = [&]() -> Status {
     KVSTASH_ASSIGN_OR_RETURN(std::vector<KvCacheView> pool, MakeKvPool(m, 16));
     KVSTASH_ASSIGN_OR_RETURN(ModelId model, m.desc.Fingerprint());

@@ -138,9 +138,9 @@ double Median(std::vector<double> values) {
   return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
 
-Result<std::unique_ptr<Store>> OpenBenchStore(const std::string& path, uint64_t device_budget,
-                                              const std::string& device, const std::string& remote,
-                                              bool read_only) {
+StoreOptions BenchStoreOptions(const std::string& path, uint64_t device_budget,
+                               const std::string& device, const std::string& remote,
+                               bool read_only) {
   StoreOptions options;
   options.path = path;
   options.read_only = read_only;
@@ -148,7 +148,13 @@ Result<std::unique_ptr<Store>> OpenBenchStore(const std::string& path, uint64_t 
   options.device = device;
   options.remote = remote;
   if (device_budget == 0) options.promote_on_hit = false;
-  return Store::Open(options);
+  return options;
+}
+
+Result<std::unique_ptr<Store>> OpenBenchStore(const std::string& path, uint64_t device_budget,
+                                              const std::string& device, const std::string& remote,
+                                              bool read_only) {
+  return Store::Open(BenchStoreOptions(path, device_budget, device, remote, read_only));
 }
 
 Result<Generation> RunBenchRequest(const LlamaModel& model, Store* store,

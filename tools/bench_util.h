@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "serde/status.h"
+#include "store/store_options.h"
 #include "tools/cli_util.h"
 #include "tools/model_flags.h"
 
@@ -77,8 +78,12 @@ template <typename Fn>
 Status ReadParts(const std::string& path, const std::vector<std::string>& parts, std::string* buf,
                  Fn&& fn);
 
-// A store for a bench: `path` "" for device memory only; device_budget 0
-// turns the device tier (and promotion into it) off.
+// The options of a bench's store: `path` "" for device memory only;
+// device_budget 0 turns the device tier (and promotion into it) off.
+StoreOptions BenchStoreOptions(const std::string& path, uint64_t device_budget,
+                               const std::string& device, const std::string& remote = "",
+                               bool read_only = false);
+// Store::Open(BenchStoreOptions(...)).
 Result<std::unique_ptr<Store>> OpenBenchStore(const std::string& path, uint64_t device_budget,
                                               const std::string& device,
                                               const std::string& remote = "",

@@ -240,6 +240,14 @@ class LayoutMigrationTest : public ::testing::Test {
     ASSERT_EQ(*id, contents_.model);
   }
   std::string path() const { return dir_.Sub("store"); }
+  // Opens the store read-write (device tier off); `*err` gets what the open
+  // printed on stderr (the migration line, if any).
+  std::unique_ptr<Store> OpenWritable(std::string* err) {
+    ::testing::internal::CaptureStderr();
+    std::unique_ptr<Store> store = testing::OpenCpuStore(path(), 0);
+    *err = ::testing::internal::GetCapturedStderr();
+    return store;
+  }
 
   TempDir dir_;
   LegacyStoreContents contents_;
@@ -353,9 +361,8 @@ TEST_F(LayoutMigrationTest, ReadOnlyDiskTierAnswersChildQueriesOfLayout1) {
 // serves, verifies and takes inserts as any layout-2 store.
 TEST_F(LayoutMigrationTest, ReadWriteOpenMigratesOnce) {
   {
-    ::testing::internal::CaptureStderr();
-    std::unique_ptr<Store> store = testing::OpenCpuStore(path(), 0);
-    const std::string err = ::testing::internal::GetCapturedStderr();
+    std::string err;
+    std::unique_ptr<Store> store = OpenWritable(&err);
     ASSERT_NE(store, nullptr);
     EXPECT_EQ(CountLines(err, kMigratedLine), 1u) << err;
     EXPECT_EQ(CountLines(err, "\n"), 1u) << "one stderr line, got: " << err;
@@ -373,9 +380,8 @@ TEST_F(LayoutMigrationTest, ReadWriteOpenMigratesOnce) {
 
   // The second open finds layout 2: no migration, same answers.
   {
-    ::testing::internal::CaptureStderr();
-    std::unique_ptr<Store> store = testing::OpenCpuStore(path(), 0);
-    const std::string err = ::testing::internal::GetCapturedStderr();
+    std::string err;
+    std::unique_ptr<Store> store = OpenWritable(&err);
     ASSERT_NE(store, nullptr);
     EXPECT_EQ(CountLines(err, kMigratedLine), 0u) << err;
     EXPECT_EQ(store->disk()->layout_at_open(), 2u);
@@ -532,9 +538,8 @@ TEST_F(LayoutMigrationTest, MigrationCutShortIsRedone) {
   EXPECT_TRUE(before == Dump(path())) << "a read-only open changed the store";
 
   {
-    ::testing::internal::CaptureStderr();
-    std::unique_ptr<Store> store = testing::OpenCpuStore(path(), 0);
-    const std::string err = ::testing::internal::GetCapturedStderr();
+    std::string err;
+    std::unique_ptr<Store> store = OpenWritable(&err);
     ASSERT_NE(store, nullptr);
     EXPECT_EQ(CountLines(err, kMigratedLine), 1u) << err;
     EXPECT_EQ(store->disk()->layout_at_open(), 1u);
@@ -577,9 +582,8 @@ TEST_F(LayoutMigrationTest, MigrationCutShortBeforeTheDropIsFinished) {
     ExpectAllLoads(store.get(), contents_.model);
   }
   {
-    ::testing::internal::CaptureStderr();
-    std::unique_ptr<Store> store = testing::OpenCpuStore(path(), 0);
-    const std::string err = ::testing::internal::GetCapturedStderr();
+    std::string err;
+    std::unique_ptr<Store> store = OpenWritable(&err);
     ASSERT_NE(store, nullptr);
     EXPECT_EQ(CountLines(err, kMigratedLine), 0u) << err;
     EXPECT_EQ(store->disk()->layout_at_open(), 2u);

@@ -32,9 +32,7 @@ inline ModelDescription TestModel(DType dtype = DType::kF32, uint32_t block_toke
   return d;
 }
 
-inline BlockShape ShapeOf(const ModelDescription& d) {
-  return BlockShape{d.num_layers, d.num_kv_heads, d.head_dim, d.kv_dtype};
-}
+inline BlockShape ShapeOf(const ModelDescription& d) { return BlockShapeOf(d); }
 
 // K/V whose value at a position depends only on (seed, layer, kv, head,
 // the tokens up to that position): like a real model, a shared prefix gives

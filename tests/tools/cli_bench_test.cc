@@ -275,8 +275,13 @@ TEST(CliBenchTest, ScaleJsonHasEveryFigureAtEverySize) {
     EXPECT_GT(d["open_ms"]["read_only"].get<double>(), 0);
     // 20 stored prompts of two 16-token blocks each, loaded whole.
     EXPECT_EQ(d["fresh_process"]["loaded_tokens"], 20 * 32) << d["fresh_process"].dump();
-    EXPECT_GE(d["fresh_process"]["rss_peak_kb"].get<uint64_t>(),
-              d["fresh_process"]["rss_end_kb"].get<uint64_t>());
+    // Opening and loading stay within RocksDB's 64 MiB read cache (and some
+    // slack), however the index grows.
+    EXPECT_GT(d["fresh_process"]["rss_start_kb"].get<uint64_t>(), 0u);
+    EXPECT_LT(d["fresh_process"]["rss_peak_kb"].get<uint64_t>() -
+                  d["fresh_process"]["rss_start_kb"].get<uint64_t>(),
+              128u << 10)
+        << d["fresh_process"].dump();
     EXPECT_GT(d["stat"]["ms"].get<double>(), 0);
     EXPECT_GT(d["ls_model"]["ms"].get<double>(), 0);
     EXPECT_EQ(d["verify"]["blocks"], blocks) << d["verify"].dump();
