@@ -3,6 +3,7 @@
 #include <queue>
 
 #include "engine/bpe_model_internal.h"
+#include "engine/json_quote_internal.h"
 #include "engine/tokenizer_unicode_internal.h"
 
 namespace kvstash::tokenizer_internal {
@@ -57,7 +58,7 @@ Result<std::unique_ptr<BpeModel>> BpeModel::FromJson(const Json& model, const st
   }
   if (auto it = model.find("dropout"); it != model.end() && !it->is_null()) {
     if (!it->is_number() || it->get<double>() != 0.0) {
-      return Status::NotSupported(Member(where, "dropout") + " = " + it->dump() +
+      return Status::NotSupported(Member(where, "dropout") + " = " + json_internal::QuoteJson(*it) +
                                   " is not supported (BPE dropout makes encoding random)");
     }
   }
@@ -67,7 +68,7 @@ Result<std::unique_ptr<BpeModel>> BpeModel::FromJson(const Json& model, const st
         (it->is_string() && it->get_ref<const std::string&>().empty())) {
       continue;
     }
-    return Status::NotSupported(Member(where, key) + " = " + it->dump() +
+    return Status::NotSupported(Member(where, key) + " = " + json_internal::QuoteJson(*it) +
                                 " is not supported (byte-level BPE only)");
   }
 
@@ -149,7 +150,7 @@ Status BpeModel::ParseMerges(const Json& model, const std::string& where) {
     } else {
       return Status::InvalidArgument(entry_where() +
                                      ": expected \"left right\" or [\"left\", \"right\"], got " +
-                                     entry.dump());
+                                     json_internal::QuoteJson(entry));
     }
     auto pair_where = [&] {
       return entry_where() + " (" + Quote(left) + ", " + Quote(right) + ")";

@@ -1,9 +1,13 @@
 #include "engine/model_config.h"
 
 #include <cmath>
+#include <cstdint>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
+
+#include "engine/json_quote_internal.h"
 
 namespace kvstash {
 
@@ -18,13 +22,55 @@ Status Need(const json& j, const char* key) {
   return Status::OK();
 }
 
+// Every number is checked for its kind and range before it is converted:
+// nlohmann converts a float to an integer with a C++ cast (undefined beyond
+// the integer's range) and an integer to a narrower one by wrapping.
+// `where` names the field ("rope_scaling.factor").
+
+// An integer in [min, max].
+Result<int64_t> IntegerIn(const json& value, const std::string& where, int64_t min, int64_t max) {
+  const bool integer =
+      value.is_number_integer() &&
+      !(value.is_number_unsigned() && value.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX));
+  if (!integer || value.get<int64_t>() < min || value.get<int64_t>() > max) {
+    const std::string kind =
+        min == INT64_MIN ? "an integer"
+        : min == 1 && max == INT64_MAX
+            ? "a positive integer"
+            : "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
+    return Status::InvalidArgument("config.json: '" + where + "' must be " + kind + ", got " +
+                                   json_internal::QuoteJson(value));
+  }
+  return value.get<int64_t>();
+}
+
 Result<int64_t> PositiveInt(const json& j, const char* key) {
   KVSTASH_RETURN_IF_ERROR(Need(j, key));
-  if (!j[key].is_number_integer() || j[key].get<int64_t>() <= 0) {
-    return Status::InvalidArgument(std::string("config.json: '") + key +
-                                   "' must be a positive integer, got " + j[key].dump());
+  return IntegerIn(j[key], key, 1, INT64_MAX);
+}
+
+// j[key] if present and not null, else `fallback`.
+Result<int64_t> OptionalPositiveInt(const json& j, const char* key, const std::string& where,
+                                    int64_t fallback) {
+  if (!j.contains(key) || j[key].is_null()) return fallback;
+  return IntegerIn(j[key], where, 1, INT64_MAX);
+}
+
+Result<double> OptionalNumber(const json& j, const char* key, const std::string& where,
+                              double fallback) {
+  if (!j.contains(key) || j[key].is_null()) return fallback;
+  // A number too large for a double parses as infinity.
+  if (!j[key].is_number() || !std::isfinite(j[key].get<double>())) {
+    return Status::InvalidArgument("config.json: '" + where + "' must be a finite number, got " +
+                                   json_internal::QuoteJson(j[key]));
   }
-  return j[key].get<int64_t>();
+  return j[key].get<double>();
+}
+
+// A token id: an integer in [0, 2^31).
+Result<int32_t> TokenId(const json& value, const std::string& where) {
+  KVSTASH_ASSIGN_OR_RETURN(int64_t id, IntegerIn(value, where, 0, INT32_MAX));
+  return static_cast<int32_t>(id);
 }
 
 }  // namespace
@@ -73,13 +119,26 @@ Result<ModelConfig> ModelConfig::FromJson(std::string_view text) {
     if (j.contains("head_dim") && !j["head_dim"].is_null()) {
       KVSTASH_ASSIGN_OR_RETURN(c.head_dim, PositiveInt(j, "head_dim"));
     }
+    if (c.head_dim == 0) {
+      return Status::InvalidArgument("config.json: head_dim is 0 (hidden_size " +
+                                     std::to_string(c.hidden_size) + " over num_attention_heads " +
+                                     std::to_string(c.num_heads) + "); give head_dim");
+    }
     if (c.head_dim % 2 != 0) {
       return Status::InvalidArgument("config.json: head_dim " + std::to_string(c.head_dim) +
                                      " must be even for rotary embeddings");
     }
-    c.max_position_embeddings = j.value("max_position_embeddings", int64_t{4096});
-    c.rms_norm_eps = j.value("rms_norm_eps", 1e-6);
-    c.rope_theta = j.value("rope_theta", 10000.0);
+    // max_position_embeddings 0 or below gets its own message, below.
+    if (j.contains("max_position_embeddings") && !j["max_position_embeddings"].is_null()) {
+      KVSTASH_ASSIGN_OR_RETURN(
+          c.max_position_embeddings,
+          IntegerIn(j["max_position_embeddings"], "max_position_embeddings", INT64_MIN, INT64_MAX));
+    } else {
+      c.max_position_embeddings = 4096;
+    }
+    KVSTASH_ASSIGN_OR_RETURN(c.rms_norm_eps,
+                             OptionalNumber(j, "rms_norm_eps", "rms_norm_eps", 1e-6));
+    KVSTASH_ASSIGN_OR_RETURN(c.rope_theta, OptionalNumber(j, "rope_theta", "rope_theta", 10000.0));
     // A non-positive or non-finite base gives NaN or constant rotations:
     // garbage K/V, not an error, unless refused here.
     if (!std::isfinite(c.rope_theta) || c.rope_theta <= 0) {
@@ -101,11 +160,18 @@ Result<ModelConfig> ModelConfig::FromJson(std::string_view text) {
       std::string type = rs.value("rope_type", rs.value("type", ""));
       if (type == "llama3") {
         c.rope_scaling.type = type;
-        c.rope_scaling.factor = rs.value("factor", 8.0);
-        c.rope_scaling.low_freq_factor = rs.value("low_freq_factor", 1.0);
-        c.rope_scaling.high_freq_factor = rs.value("high_freq_factor", 4.0);
-        c.rope_scaling.original_max_position_embeddings =
-            rs.value("original_max_position_embeddings", int64_t{8192});
+        KVSTASH_ASSIGN_OR_RETURN(c.rope_scaling.factor,
+                                 OptionalNumber(rs, "factor", "rope_scaling.factor", 8.0));
+        KVSTASH_ASSIGN_OR_RETURN(
+            c.rope_scaling.low_freq_factor,
+            OptionalNumber(rs, "low_freq_factor", "rope_scaling.low_freq_factor", 1.0));
+        KVSTASH_ASSIGN_OR_RETURN(
+            c.rope_scaling.high_freq_factor,
+            OptionalNumber(rs, "high_freq_factor", "rope_scaling.high_freq_factor", 4.0));
+        KVSTASH_ASSIGN_OR_RETURN(
+            c.rope_scaling.original_max_position_embeddings,
+            OptionalPositiveInt(rs, "original_max_position_embeddings",
+                                "rope_scaling.original_max_position_embeddings", 8192));
       } else if (type != "default" && !type.empty()) {
         return Status::NotSupported("config.json: rope_scaling type '" + type +
                                     "' is not supported (llama3 is)");
@@ -113,19 +179,25 @@ Result<ModelConfig> ModelConfig::FromJson(std::string_view text) {
     }
     // Qwen2 configs carry sliding_window but switch it off with
     // use_sliding_window=false; Mistral v0.1 uses it.
-    if (j.contains("sliding_window") && j["sliding_window"].is_number_integer() &&
+    if (j.contains("sliding_window") && !j["sliding_window"].is_null() &&
         j.value("use_sliding_window", c.architecture == "MistralForCausalLM")) {
-      c.sliding_window = j["sliding_window"].get<int64_t>();
+      KVSTASH_ASSIGN_OR_RETURN(c.sliding_window,
+                               OptionalPositiveInt(j, "sliding_window", "sliding_window", 0));
     }
-    if (j.contains("eos_token_id")) {
+    if (j.contains("eos_token_id") && !j["eos_token_id"].is_null()) {
       const json& e = j["eos_token_id"];
-      if (e.is_number_integer()) c.eos_token_ids.push_back(e.get<int32_t>());
       if (e.is_array()) {
-        for (const json& x : e) c.eos_token_ids.push_back(x.get<int32_t>());
+        for (const json& x : e) {
+          KVSTASH_ASSIGN_OR_RETURN(int32_t id, TokenId(x, "eos_token_id"));
+          c.eos_token_ids.push_back(id);
+        }
+      } else {
+        KVSTASH_ASSIGN_OR_RETURN(int32_t id, TokenId(e, "eos_token_id"));
+        c.eos_token_ids.push_back(id);
       }
     }
-    if (j.contains("bos_token_id") && j["bos_token_id"].is_number_integer()) {
-      c.bos_token_id = j["bos_token_id"].get<int32_t>();
+    if (j.contains("bos_token_id") && !j["bos_token_id"].is_null()) {
+      KVSTASH_ASSIGN_OR_RETURN(c.bos_token_id, TokenId(j["bos_token_id"], "bos_token_id"));
     }
     std::string dtype = j.value("torch_dtype", "float32");
     auto parsed = ParseDType(dtype);
@@ -178,7 +250,12 @@ std::string ModelConfig::ToJson() const {
   j["tie_word_embeddings"] = tie_word_embeddings;
   j["hidden_act"] = "silu";
   if (architecture == "LlamaForCausalLM") j["attention_bias"] = qkv_bias;
-  if (architecture == "Qwen2ForCausalLM") j["use_sliding_window"] = false;
+  if (sliding_window > 0) {
+    j["sliding_window"] = sliding_window;
+    j["use_sliding_window"] = true;
+  } else if (architecture == "Qwen2ForCausalLM") {
+    j["use_sliding_window"] = false;
+  }
   if (!rope_scaling.type.empty()) j["rope_scaling"] = json::parse(RopeScalingText());
   if (eos_token_ids.size() == 1) j["eos_token_id"] = eos_token_ids[0];
   if (eos_token_ids.size() > 1) j["eos_token_id"] = eos_token_ids;

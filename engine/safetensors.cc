@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "engine/json_quote_internal.h"
 #include "serde/le_coding.h"
 
 namespace kvstash {
@@ -115,12 +116,12 @@ Status ParseTensorEntry(const std::string& where, const json& j, uint64_t data_s
   for (const json& d : *shape_it) {
     int64_t dim = 0;
     if (!JsonToInt64(d, &dim)) {
-      return Status::Corruption(where + ": shape " + shape_it->dump() +
+      return Status::Corruption(where + ": shape " + json_internal::QuoteJson(*shape_it) +
                                 " has a dimension that is not an integer in int64 range");
     }
     if (dim < 0) {
-      return Status::Corruption(where + ": shape " + shape_it->dump() + " has negative dimension " +
-                                std::to_string(dim));
+      return Status::Corruption(where + ": shape " + json_internal::QuoteJson(*shape_it) +
+                                " has negative dimension " + std::to_string(dim));
     }
     info->shape.push_back(dim);
     overflow |= __builtin_mul_overflow(elements, static_cast<uint64_t>(dim), &elements);
@@ -135,7 +136,7 @@ Status ParseTensorEntry(const std::string& where, const json& j, uint64_t data_s
   const json& offsets = *offsets_it;
   if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
       !offsets[1].is_number_unsigned()) {
-    return Status::Corruption(where + ": \"data_offsets\" is " + offsets.dump() +
+    return Status::Corruption(where + ": \"data_offsets\" is " + json_internal::QuoteJson(offsets) +
                               ", not [begin, end] of non-negative integers");
   }
   const uint64_t begin = offsets[0].get<uint64_t>();

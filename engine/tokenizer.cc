@@ -4,6 +4,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <string_view>
+#include <unordered_map>
 #include <utility>
 
 #include "engine/bpe_model_internal.h"
@@ -49,6 +51,8 @@ Status CountByteLevelDecoders(const Json& value, const std::string& where, int* 
 Status CheckAddedTokenIds(const BpeModel& model,
                           const std::vector<tokenizer_internal::AddedToken>& added) {
   const auto vocab_len = static_cast<int64_t>(model.vocab().size());
+  std::unordered_map<int64_t, std::string_view> vocab_by_id;
+  for (const auto& [content, id] : model.vocab()) vocab_by_id.emplace(id, content);
   std::unordered_map<std::string, int64_t> assigned;
   int64_t max_assigned = -1;
   for (size_t i = 0; i < added.size(); ++i) {
@@ -72,6 +76,15 @@ Status CheckAddedTokenIds(const BpeModel& model,
           " differs from the id Hugging Face assigns, " + std::to_string(expected) +
           " (a token in the vocab keeps its vocab id; the others take the ids after the "
           "vocab, in file order)");
+    }
+    // A vocab whose ids have holes puts ids "after the vocab" on its own
+    // entries: one id would then name two tokens.
+    if (auto owner = vocab_by_id.find(token.id);
+        owner != vocab_by_id.end() && owner->second != token.content) {
+      return Status::InvalidArgument(tokenizer_internal::Element("added_tokens", i) + " " +
+                                     tokenizer_internal::Quote(token.content) + ": id " +
+                                     std::to_string(token.id) + " is also the vocab's id of " +
+                                     tokenizer_internal::Quote(owner->second));
     }
   }
   return Status::OK();

@@ -1,5 +1,6 @@
 #include <cstdio>
 
+#include "engine/json_quote_internal.h"
 #include "engine/tokenizer_json_internal.h"
 
 namespace kvstash::tokenizer_internal {
@@ -76,8 +77,8 @@ Result<int32_t> TokenId(const Json& value, const std::string& where) {
     // get<int64_t> of an unsigned above INT64_MAX wraps negative: still rejected.
     const int64_t id = value.get<int64_t>();
     if (id >= 0 && id <= kMaxTokenId) return static_cast<int32_t>(id);
-    return Status::InvalidArgument(where + ": id " + value.dump() + " is not in [0, " +
-                                   std::to_string(kMaxTokenId) + "]");
+    return Status::InvalidArgument(where + ": id " + json_internal::QuoteJson(value) +
+                                   " is not in [0, " + std::to_string(kMaxTokenId) + "]");
   }
   return Status::InvalidArgument(where + ": expected an integer id, got " +
                                  std::string(value.type_name()));

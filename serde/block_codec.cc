@@ -283,8 +283,18 @@ Result<BlockHeader> ParseBlockHeader(std::string_view blob, bool verify_checksum
                            " != " + std::to_string(raw) + " implied by the shape");
   }
   const size_t elem = DTypeSize(h.shape.dtype);
+  // Fields a codec does not use are 0, so a block has one encoding per codec
+  // and level.
+  if (h.codec != Codec::kZstdBytePlanes && h.plane_chunk_bytes != 0) {
+    return BlockCorruption("byte-plane chunk size " + std::to_string(h.plane_chunk_bytes) +
+                           " in a block of codec " + CodecName(h.codec) + " (must be 0)");
+  }
   switch (h.codec) {
     case Codec::kNone:
+      if (h.level != 0) {
+        return BlockCorruption("codec none with zstd level " + std::to_string(h.level) +
+                               " (must be 0)");
+      }
       if (h.payload_bytes != h.raw_bytes) {
         return BlockCorruption("codec none: payload " + std::to_string(h.payload_bytes) +
                                " != raw " + std::to_string(h.raw_bytes) + " bytes");
@@ -305,6 +315,18 @@ Result<BlockHeader> ParseBlockHeader(std::string_view blob, bool verify_checksum
     h.tokens[i] = static_cast<int32_t>(DecodeFixed32(tp + 4 * i));
   }
   return h;
+}
+
+Status CheckBlockKey(const BlockHeader& header, const ModelId& model, const BlockHash& hash) {
+  if (header.model != model || header.hash != hash) {
+    return Status::Corruption("block " + hash.ToHex() + ": its header names another key (" +
+                              header.model.ToHex() + "/" + header.hash.ToHex() + ")");
+  }
+  if (ComputeBlockHash(model, header.parent, header.tokens.data(), header.tokens.size()) != hash) {
+    return Status::Corruption("block " + hash.ToHex() +
+                              ": hash does not match its parent and tokens");
+  }
+  return Status::OK();
 }
 
 struct BlockCodec::Impl {

@@ -131,6 +131,13 @@ using ScatterMap = std::vector<ScatterRange>;
 // version or unknown flags.
 Result<BlockHeader> ParseBlockHeader(std::string_view blob, bool verify_checksum = true);
 
+// Whether a parsed block is the block (model, hash) names: its header names
+// that model and hash, and the hash is the one its parent and tokens chain
+// to (ComputeBlockHash). Corruption saying which fails otherwise. With a
+// checked ParseBlockHeader, this is everything bytes alone can prove about a
+// block that arrives without its store (a peer's put, a pack, a salvage).
+Status CheckBlockKey(const BlockHeader& header, const ModelId& model, const BlockHash& hash);
+
 // Encodes and decodes blocks, reusing zstd contexts and scratch buffers
 // between calls. Not thread-safe: use one BlockCodec per thread.
 class BlockCodec {

@@ -92,6 +92,75 @@ TEST(ModelConfigTest, MistralSlidingWindowIsRecorded) {
   EXPECT_EQ(c->sliding_window, 4096);
 }
 
+// Fuzz findings (docs/fuzzing.md, 2 and 6): numbers of the wrong kind or out
+// of range were converted with undefined behaviour (a float to an integer) or
+// wrapped (an id above 2^31), and head_dim could come out 0. Each is refused,
+// naming its field.
+TEST(ModelConfigTest, RefusesNumbersOfTheWrongKindOrRange) {
+  const std::string base = R"({"model_type": "llama", "vocab_size": 100, "hidden_size": 64,
+    "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, )";
+  const std::pair<const char*, const char*> cases[] = {
+      {R"("eos_token_id": [1e30]})", "eos_token_id"},
+      {R"("eos_token_id": [2, 1.5]})", "eos_token_id"},
+      {R"("eos_token_id": 4294967298})", "eos_token_id"},
+      {R"("eos_token_id": -1})", "eos_token_id"},
+      {R"("eos_token_id": "2"})", "eos_token_id"},
+      {R"("bos_token_id": 4294967298})", "bos_token_id"},
+      {R"("max_position_embeddings": 1e30})", "max_position_embeddings"},
+      {R"("max_position_embeddings": 2048.5})", "max_position_embeddings"},
+      {R"("rope_scaling": {"rope_type": "llama3", "original_max_position_embeddings": -1e300}})",
+       "original_max_position_embeddings"},
+      {R"("rope_scaling": {"rope_type": "llama3", "factor": "8"}})", "factor"},
+      {R"("sliding_window": -4, "use_sliding_window": true})", "sliding_window"},
+  };
+  for (const auto& [bad, field] : cases) {
+    SCOPED_TRACE(bad);
+    auto c = ModelConfig::FromJson(base + bad);
+    ASSERT_FALSE(c.ok());
+    EXPECT_TRUE(c.status().IsInvalidArgument()) << c.status().ToString();
+    EXPECT_NE(c.status().message().find(field), std::string::npos) << c.status().ToString();
+  }
+  // hidden_size 2 over 4 heads: head_dim 0.
+  auto zero = ModelConfig::FromJson(R"({"model_type": "llama", "vocab_size": 1, "hidden_size": 2,
+    "intermediate_size": 1, "num_hidden_layers": 1, "num_attention_heads": 4})");
+  ASSERT_FALSE(zero.ok());
+  EXPECT_NE(zero.status().message().find("head_dim"), std::string::npos)
+      << zero.status().ToString();
+  // What real configs write still parses.
+  auto fine = ModelConfig::FromJson(base + R"("eos_token_id": [2, 3], "bos_token_id": 1,
+    "max_position_embeddings": 2048})");
+  ASSERT_OK(fine.status());
+  EXPECT_EQ(fine->eos_token_ids, (std::vector<int32_t>{2, 3}));
+  EXPECT_EQ(fine->max_position_embeddings, 2048);
+}
+
+// A value quoted in an error is bounded: deeply nested JSON used to be
+// printed whole, recursively, and overflowed the stack (fuzz finding 3).
+TEST(ModelConfigTest, ErrorsQuoteNestedValuesBriefly) {
+  const size_t depth = 1'000'000;
+  const std::string text = R"({"model_type": "llama", "vocab_size": )" + std::string(depth, '[') +
+                           std::string(depth, ']') + "}";
+  auto c = ModelConfig::FromJson(text);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("vocab_size"), std::string::npos);
+  EXPECT_LT(c.status().message().size(), 200u) << c.status().message().substr(0, 300);
+  auto flat = ModelConfig::FromJson(R"({"model_type": "llama", "vocab_size": [1, 2]})");
+  EXPECT_NE(flat.status().message().find("[1,2]"), std::string::npos) << flat.status().ToString();
+}
+
+// ToJson writes every field FromJson reads: a sliding window survives
+// (fuzz finding 4: it was dropped).
+TEST(ModelConfigTest, SlidingWindowSurvivesToJson) {
+  auto c = ModelConfig::FromJson(R"({"architectures": ["MistralForCausalLM"],
+    "vocab_size": 10, "hidden_size": 8, "intermediate_size": 8, "num_hidden_layers": 1,
+    "num_attention_heads": 2, "sliding_window": 4096})");
+  ASSERT_OK(c.status());
+  auto again = ModelConfig::FromJson(c->ToJson());
+  ASSERT_OK(again.status());
+  EXPECT_EQ(again->sliding_window, 4096);
+  EXPECT_EQ(again->ToJson(), c->ToJson());
+}
+
 TEST(ModelConfigTest, PresetsHaveTheAdvertisedShapes) {
   auto q = PresetConfig("qwen2.5-0.5b");
   ASSERT_OK(q.status());

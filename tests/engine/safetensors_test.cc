@@ -390,6 +390,18 @@ TEST_F(SafetensorsTest, MalformedHeaders) {
   }
 }
 
+// A nested value quoted in an error is described, not printed: printing
+// recursed once per level and overflowed the stack (fuzz finding 3).
+TEST_F(SafetensorsTest, DeeplyNestedShapeIsAShortError) {
+  const size_t depth = 1'000'000;
+  const std::string header = R"({"w":{"dtype":"F32","shape":[)" + std::string(depth, '[') +
+                             std::string(depth, ']') + R"(],"data_offsets":[0,8]}})";
+  Status s = OpenCrafted(dir_, header, std::string(8, 'x'));
+  EXPECT_TRUE(s.IsCorruption()) << s.ToString().substr(0, 300);
+  EXPECT_HAS(s.message(), "an array of 1 element holding arrays or objects");
+  EXPECT_LT(s.message().size(), 300u);
+}
+
 TEST_F(SafetensorsTest, OpenOfAMissingFileIsNotFound) {
   Status s = SafetensorsFile::Open(dir_.Sub("nope.safetensors")).status();
   EXPECT_TRUE(s.IsNotFound()) << s.ToString();

@@ -249,6 +249,33 @@ TEST(TokenizerTest, AddedTokenIdsMustBeTheOnesHuggingFaceAssigns) {
             "in file order)");
 }
 
+// A vocab with a hole (ids 0, 1, 3 for three tokens): Hugging Face gives the
+// first added token id 3, the vocab's size, so one id would name two tokens
+// (fuzz finding 5: the file loaded and id 3 decoded as the added token).
+// Refused.
+TEST(TokenizerTest, AddedTokenIdThatIsAnotherVocabEntrysIsRefused) {
+  TokJson j;
+  j.vocab = R"({"a": 0, "b": 1, "ab": 3})";
+  j.added_tokens = R"([{"id": 3, "content": "<s>", "special": true}])";
+  EXPECT_EQ(LoadError(j.Build(), Status::Code::kInvalidArgument),
+            "tokenizer.json: added_tokens[0] '<s>': id 3 is also the vocab's id of 'ab'");
+}
+
+// A nested value quoted in an error is described, not printed: printing
+// recursed once per level and overflowed the stack (fuzz finding 3).
+TEST(TokenizerTest, DeeplyNestedValueIsAShortError) {
+  const size_t depth = 1'000'000;
+  const std::string json = R"({"model":{"type":"BPE","dropout":)" + std::string(depth, '[') +
+                           std::string(depth, ']') +
+                           R"(,"vocab":{"a":0},"merges":[]},
+      "pre_tokenizer":{"type":"ByteLevel","add_prefix_space":false},"decoder":{"type":"ByteLevel"}})";
+  const std::string message = LoadError(json, Status::Code::kNotSupported);
+  EXPECT_NE(message.find("dropout = an array of 1 element holding arrays or objects"),
+            std::string::npos)
+      << message.substr(0, 300);
+  EXPECT_LT(message.size(), 300u);
+}
+
 // An added token that is not in the vocab decodes to its content, whatever
 // its characters (Hugging Face would turn this "é" into the byte 0xE9).
 TEST(TokenizerTest, AddedTokenOutsideTheVocabDecodesToItsContent) {

@@ -394,6 +394,16 @@ TEST_P(CorruptionTest, LyingFieldsWithValidChecksum) {
   ExpectCorruption(reserved, "reserved");
   if (GetParam() == Codec::kZstdBytePlanes) {
     for (uint32_t c : {0u, 2u, 6u, (16u << 20) + 4}) ExpectCorruption(patch32(kOffPlaneChunk, c));
+  } else {
+    // The format fixes these at 0, so a block has one encoding per codec and
+    // level (a fuzz finding: they were accepted, docs/fuzzing.md).
+    for (uint32_t c : {4u, 8u, 65536u}) ExpectCorruption(patch32(kOffPlaneChunk, c), "chunk");
+  }
+  if (GetParam() == Codec::kNone) {
+    std::string level = blob;
+    level[kOffLevel] = 3;
+    Reseal(&level);
+    ExpectCorruption(level, "level");
   }
   // A consistent lie: one token fewer, with header and payload lengths fixed up
   // so the payload starts 4 bytes early and raw size matches the smaller shape.
