@@ -60,7 +60,9 @@ int main(int argc, char** argv) {
   // Encode 32 blocks of synthetic bf16 KV into a disk tier.
   std::vector<float> kv = bench::MakeKv(kBlocks);
   const size_t block_elems = kv.size() / kBlocks;
-  auto disk = std::move(DiskTier::Open(DiskTierOptions{dir})).value();
+  DiskTierOptions disk_options;
+  disk_options.path = dir;
+  auto disk = std::move(DiskTier::Open(disk_options)).value();
   const ModelId model{1, 2};
   BlockCodec codec;
   std::vector<BlockHash> hashes;

@@ -155,9 +155,10 @@ class LinkView : public SortedChildren {
 }  // namespace
 
 Result<std::vector<ChildLink>> DiskTier::Children(const ModelId& model, const BlockHash& parent) {
-  if (impl_->legacy_links) return impl_->legacy_links->Children(model, parent);
+  const std::shared_ptr<Impl> impl = Current();
+  if (impl->legacy_links) return impl->legacy_links->Children(model, parent);
   std::vector<ChildLink> out;
-  LinkView view(impl_.get(), model, parent);
+  LinkView view(impl.get(), model, parent);
   view.All(&out);
   KVSTASH_RETURN_IF_ERROR(view.status());
   return out;
@@ -165,8 +166,9 @@ Result<std::vector<ChildLink>> DiskTier::Children(const ModelId& model, const Bl
 
 Result<std::optional<ChildMatch>> DiskTier::LongestChild(const ModelId& model,
                                                          const BlockHash& parent, TokenSpan query) {
-  if (impl_->legacy_links) return impl_->legacy_links->Longest(model, parent, query);
-  LinkView view(impl_.get(), model, parent);
+  const std::shared_ptr<Impl> impl = Current();
+  if (impl->legacy_links) return impl->legacy_links->Longest(model, parent, query);
+  LinkView view(impl.get(), model, parent);
   std::optional<ChildMatch> best = LongestCommonPrefix(view, query);
   KVSTASH_RETURN_IF_ERROR(view.status());
   return best;
@@ -175,8 +177,9 @@ Result<std::optional<ChildMatch>> DiskTier::LongestChild(const ModelId& model,
 Result<std::vector<ChildLink>> DiskTier::ShorterChildren(const ModelId& model,
                                                          const BlockHash& parent,
                                                          TokenSpan tokens) {
-  if (impl_->legacy_links) return impl_->legacy_links->ShorterPrefixes(model, parent, tokens);
-  LinkView view(impl_.get(), model, parent);
+  const std::shared_ptr<Impl> impl = Current();
+  if (impl->legacy_links) return impl->legacy_links->ShorterPrefixes(model, parent, tokens);
+  LinkView view(impl.get(), model, parent);
   std::vector<ChildLink> out = StrictPrefixes(view, tokens);
   KVSTASH_RETURN_IF_ERROR(view.status());
   return out;
@@ -185,8 +188,9 @@ Result<std::vector<ChildLink>> DiskTier::ShorterChildren(const ModelId& model,
 Status DiskTier::ForEachLink(
     const std::optional<ModelId>& model,
     const std::function<bool(const ModelId&, const BlockHash&, const ChildLink&)>& fn) {
-  if (impl_->legacy_links) {
-    impl_->legacy_links->ForEach([&](const ModelId& m, const BlockHash& p, const ChildLink& c) {
+  const std::shared_ptr<Impl> impl = Current();
+  if (impl->legacy_links) {
+    impl->legacy_links->ForEach([&](const ModelId& m, const BlockHash& p, const ChildLink& c) {
       return (model && m != *model) || fn(m, p, c);
     });
     return Status::OK();
@@ -195,7 +199,7 @@ Status DiskTier::ForEachLink(
   if (model) model->AppendTo(&prefix);
   rocksdb::ReadOptions ro;
   ro.total_order_seek = true;  // across parents: not a prefix seek
-  PrefixIterator it(impl_.get(), impl_->links, std::move(prefix), ro);
+  PrefixIterator it(impl.get(), impl->links, std::move(prefix), ro);
   ChildLink link;
   for (; it.Valid(); it.Next()) {
     if (!DecodeLink(it.key(), it.value(), &link)) continue;

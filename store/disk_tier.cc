@@ -11,15 +11,19 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <iterator>
 #include <mutex>
 #include <random>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "serde/le_coding.h"
 #include "store/disk_tier_internal.h"
+#include "store/fault_file_system_internal.h"
+#include "store/info_log_internal.h"
 #include "store/rocks_status_internal.h"
 
 namespace kvstash {
@@ -82,7 +86,7 @@ DiskTier::Impl::~Impl() {
     // which a read-only open would read back into memory every time, and a
     // read-write open would also write out, with fsyncs). The work is the
     // same, done once, here. A failure (a full disk) leaves it in the WAL.
-    if (!options.read_only) {
+    if (!options.read_only && !health->stopped.load()) {
       rocksdb::FlushOptions flush;
       flush.allow_write_stall = true;
       rocksdb::Status s = db->Flush(flush, handles);
@@ -95,18 +99,38 @@ DiskTier::Impl::~Impl() {
   }
 }
 
-DiskTier::DiskTier(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Status DiskTier::Impl::Write(std::string_view what, const std::function<rocksdb::Status()>& op) {
+  if (health->stopped.load()) {
+    std::lock_guard<std::mutex> lock(health->mu);
+    return health->error.WithContext(std::string(what) +
+                                     ": writes stopped by an earlier failed write");
+  }
+  rocksdb::Status s = op();
+  Status status = FromRocks(s, what);
+  if (s.IsIOError() || s.IsCorruption()) {
+    std::lock_guard<std::mutex> lock(health->mu);
+    if (!health->stopped.exchange(true)) health->error = status;
+  }
+  return status;
+}
+
+DiskTier::DiskTier(DiskTierOptions options, std::shared_ptr<Impl> impl,
+                   std::shared_ptr<WriteHealth> health)
+    : options_(std::move(options)), impl_(std::move(impl)), health_(std::move(health)) {}
 DiskTier::~DiskTier() = default;
 
-const std::string& DiskTier::path() const { return impl_->options.path; }
-bool DiskTier::read_only() const { return impl_->options.read_only; }
-uint32_t DiskTier::layout_at_open() const { return impl_->layout; }
+std::shared_ptr<DiskTier::Impl> DiskTier::Current() const { return std::atomic_load(&impl_); }
+
+const std::string& DiskTier::path() const { return options_.path; }
+bool DiskTier::read_only() const { return options_.read_only; }
+uint32_t DiskTier::layout_at_open() const { return Current()->layout; }
 
 DiskTierWork DiskTier::Work() const {
   DiskTierWork w;
-  w.point_reads = impl_->point_reads.load(std::memory_order_relaxed);
-  w.seeks = impl_->seeks.load(std::memory_order_relaxed);
-  w.steps = impl_->steps.load(std::memory_order_relaxed);
+  const std::shared_ptr<Impl> impl = Current();
+  w.point_reads = impl->point_reads.load(std::memory_order_relaxed);
+  w.seeks = impl->seeks.load(std::memory_order_relaxed);
+  w.steps = impl->steps.load(std::memory_order_relaxed);
   return w;
 }
 
@@ -128,8 +152,52 @@ DiskBlockWrite BlockWriteFromHeader(const ModelId& model, const BlockHash& hash,
 
 Result<std::unique_ptr<DiskTier>> DiskTier::Open(const DiskTierOptions& options) {
   if (options.path.empty()) return Status::InvalidArgument("disk tier: empty path");
-  auto impl = std::make_unique<Impl>();
+  auto health = std::make_shared<WriteHealth>();
+  KVSTASH_ASSIGN_OR_RETURN(std::shared_ptr<Impl> impl, Impl::Open(options, health));
+  return std::unique_ptr<DiskTier>(new DiskTier(options, std::move(impl), std::move(health)));
+}
+
+bool DiskTier::writes_stopped() const { return health_->stopped.load(); }
+
+Status DiskTier::Recover() {
+  if (read_only() || !health_->stopped.load()) return Status::OK();
+  std::lock_guard<std::mutex> lock(recover_mu_);
+  if (!health_->stopped.load()) return Status::OK();
+  // A read-only view first (no lock needed), so reads go on while the
+  // writable instance is closed and opened again.
+  DiskTierOptions view_options = options_;
+  view_options.read_only = true;
+  auto view = Impl::Open(view_options, health_);
+  if (!view.ok()) return view.status().WithContext("recover store " + path());
+  std::shared_ptr<Impl> old = std::atomic_exchange(&impl_, std::move(view).value());
+  // Calls that took the old instance finish (they are short: writes fail at
+  // once meanwhile); closing it releases RocksDB's lock.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (old.use_count() > 1) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      std::atomic_store(&impl_, std::move(old));
+      return Status::Busy("recover store " + path() +
+                          ": a scan of the store did not finish within 10 s; try again");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  old.reset();
+  auto fresh = Impl::Open(options_, health_);
+  if (!fresh.ok()) return fresh.status().WithContext("recover store " + path());
+  {
+    std::lock_guard<std::mutex> health_lock(health_->mu);
+    health_->stopped = false;
+    health_->error = Status::OK();
+  }
+  std::atomic_store(&impl_, std::move(fresh).value());
+  return Status::OK();
+}
+
+Result<std::shared_ptr<DiskTier::Impl>> DiskTier::Impl::Open(
+    const DiskTierOptions& options, std::shared_ptr<DiskTier::WriteHealth> health) {
+  auto impl = std::make_shared<Impl>();
   impl->options = options;
+  impl->health = std::move(health);
 
   if (!options.read_only) {
     std::error_code ec;
@@ -162,6 +230,12 @@ Result<std::unique_ptr<DiskTier>> DiskTier::Open(const DiskTierOptions& options)
   // store's few table files open faster on the calling thread.
   db_options.max_file_opening_threads = 1;
   if (options.read_only) db_options.max_open_files = -1;  // required by secondaries
+  std::shared_ptr<rocksdb::FileSystem> fs = rocksdb::FileSystem::Default();
+  if (options.fault_injector) {
+    fs = NewFaultFileSystem(std::move(fs), options.fault_injector);
+    impl->fault_env = rocksdb::NewCompositeEnv(fs);
+    db_options.env = impl->fault_env.get();
+  }
 
   auto cache = rocksdb::NewLRUCache(options.read_cache_bytes);
   auto small_family = [&](bool prefix_bloom) {
@@ -232,6 +306,9 @@ Result<std::unique_ptr<DiskTier>> DiskTier::Open(const DiskTierOptions& options)
     s = rocksdb::DB::OpenForReadOnly(db_options, options.path, families, &impl->handles, &raw,
                                      /*error_if_wal_file_exists=*/false);
   } else {
+    // The store's own info LOG: RocksDB's aborts on a full disk
+    // (store/info_log_internal.h).
+    db_options.info_log = OpenStoreInfoLog(fs, options.path, db_options.keep_log_file_num - 1);
     s = rocksdb::DB::Open(db_options, options.path, families, &impl->handles, &raw);
   }
   if (!s.ok()) return FromRocks(s, "open store " + options.path);
@@ -270,25 +347,29 @@ Result<std::unique_ptr<DiskTier>> DiskTier::Open(const DiskTierOptions& options)
   } else if (impl->layout < 2 || legacy || !exists) {
     KVSTASH_RETURN_IF_ERROR(impl->MigrateToLayout2(legacy, /*new_store=*/!exists));
   }
-  return std::unique_ptr<DiskTier>(new DiskTier(std::move(impl)));
+  return impl;
 }
 
 Status DiskTier::PutModel(const ModelId& model, std::string_view canonical_description) {
-  return FromRocks(impl_->db->Put(rocksdb::WriteOptions(), ModelKey(model), canonical_description),
-                   "register model " + model.ToHex());
+  const std::shared_ptr<Impl> impl = Current();
+  return impl->Write("register model " + model.ToHex(), [&] {
+    return impl->db->Put(rocksdb::WriteOptions(), ModelKey(model), canonical_description);
+  });
 }
 
 Result<std::string> DiskTier::GetModel(const ModelId& model) {
+  const std::shared_ptr<Impl> impl = Current();
   std::string value;
-  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), ModelKey(model), &value);
+  rocksdb::Status s = impl->db->Get(rocksdb::ReadOptions(), ModelKey(model), &value);
   if (s.IsNotFound()) return Status::NotFound("model " + model.ToHex() + " is not in the store");
   if (!s.ok()) return FromRocks(s, "read model " + model.ToHex());
   return value;
 }
 
 Result<std::vector<std::pair<ModelId, std::string>>> DiskTier::ListModels() {
+  const std::shared_ptr<Impl> impl = Current();
   std::vector<std::pair<ModelId, std::string>> out;
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions()));
+  std::unique_ptr<rocksdb::Iterator> it(impl->db->NewIterator(rocksdb::ReadOptions()));
   const std::string prefix = kModelKeyPrefix;
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     rocksdb::Slice k = it->key();
@@ -333,14 +414,17 @@ Result<DiskPin> DiskPin::Decode(std::string_view bytes) {
 }
 
 Status DiskTier::PutPin(const DiskPin& pin) {
+  const std::shared_ptr<Impl> impl = Current();
   if (pin.name.empty()) return Status::InvalidArgument("pin: empty name");
-  return FromRocks(impl_->db->Put(rocksdb::WriteOptions(), kPinKeyPrefix + pin.name, pin.Encode()),
-                   "write pin " + pin.name);
+  return impl->Write("write pin " + pin.name, [&] {
+    return impl->db->Put(rocksdb::WriteOptions(), kPinKeyPrefix + pin.name, pin.Encode());
+  });
 }
 
 Result<DiskPin> DiskTier::GetPin(const std::string& name) {
+  const std::shared_ptr<Impl> impl = Current();
   std::string value;
-  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), kPinKeyPrefix + name, &value);
+  rocksdb::Status s = impl->db->Get(rocksdb::ReadOptions(), kPinKeyPrefix + name, &value);
   if (s.IsNotFound()) return Status::NotFound("no pin named '" + name + "'");
   if (!s.ok()) return FromRocks(s, "read pin " + name);
   KVSTASH_ASSIGN_OR_RETURN(DiskPin pin, DiskPin::Decode(value));
@@ -349,13 +433,16 @@ Result<DiskPin> DiskTier::GetPin(const std::string& name) {
 }
 
 Status DiskTier::DeletePin(const std::string& name) {
-  return FromRocks(impl_->db->Delete(rocksdb::WriteOptions(), kPinKeyPrefix + name),
-                   "delete pin " + name);
+  const std::shared_ptr<Impl> impl = Current();
+  return impl->Write("delete pin " + name, [&] {
+    return impl->db->Delete(rocksdb::WriteOptions(), kPinKeyPrefix + name);
+  });
 }
 
 Result<std::vector<DiskPin>> DiskTier::ListPins() {
+  const std::shared_ptr<Impl> impl = Current();
   std::vector<DiskPin> out;
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions()));
+  std::unique_ptr<rocksdb::Iterator> it(impl->db->NewIterator(rocksdb::ReadOptions()));
   const std::string prefix = kPinKeyPrefix;
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     std::string name = it->key().ToString().substr(prefix.size());
@@ -369,27 +456,29 @@ Result<std::vector<DiskPin>> DiskTier::ListPins() {
 }
 
 Status DiskTier::PutBlocks(const std::vector<DiskBlockWrite>& blocks, bool sync) {
+  const std::shared_ptr<Impl> impl = Current();
   if (blocks.empty()) return Status::OK();
   rocksdb::WriteBatch batch;
   for (const DiskBlockWrite& b : blocks) {
     std::string key = BlockKey(b.model, b.hash);
-    batch.Put(impl_->blocks, key, b.blob);
-    batch.Put(impl_->meta, key, b.meta.Encode());
+    batch.Put(impl->blocks, key, b.blob);
+    batch.Put(impl->meta, key, b.meta.Encode());
     std::string hash;
     b.hash.AppendTo(&hash);
-    batch.Put(impl_->links, LinkKey(b.model, b.meta.parent, b.meta.tokens), hash);
+    batch.Put(impl->links, LinkKey(b.model, b.meta.parent, b.meta.tokens), hash);
   }
   rocksdb::WriteOptions wo;
   wo.sync = sync;
-  return FromRocks(impl_->db->Write(wo, &batch),
-                   "write " + std::to_string(blocks.size()) + " blocks to " + path());
+  return impl->Write("write " + std::to_string(blocks.size()) + " blocks to " + path(),
+                     [&] { return impl->db->Write(wo, &batch); });
 }
 
 Result<BlockMeta> DiskTier::GetMeta(const ModelId& model, const BlockHash& hash) {
-  impl_->point_reads.fetch_add(1, std::memory_order_relaxed);
+  const std::shared_ptr<Impl> impl = Current();
+  impl->point_reads.fetch_add(1, std::memory_order_relaxed);
   rocksdb::PinnableSlice value;
   rocksdb::Status s =
-      impl_->db->Get(rocksdb::ReadOptions(), impl_->meta, BlockKey(model, hash), &value);
+      impl->db->Get(rocksdb::ReadOptions(), impl->meta, BlockKey(model, hash), &value);
   if (s.IsNotFound()) return Status::NotFound("block " + hash.ToHex());
   if (!s.ok()) return FromRocks(s, "read meta of block " + hash.ToHex());
   auto meta = BlockMeta::Decode(std::string_view(value.data(), value.size()));
@@ -426,8 +515,9 @@ class GetBlobReader : public DiskTier::BlobReader {
 // blob file; an iterator reads it.
 class IteratorBlobReader : public DiskTier::BlobReader {
  public:
-  explicit IteratorBlobReader(DiskTier::Impl* impl)
-      : impl_(impl), it_(impl->db->NewIterator(BlobReadOptions(*impl), impl->blocks)) {}
+  explicit IteratorBlobReader(std::shared_ptr<DiskTier::Impl> impl)
+      : impl_(std::move(impl)),
+        it_(impl_->db->NewIterator(BlobReadOptions(*impl_), impl_->blocks)) {}
   Status Read(const ModelId& model, const BlockHash& hash, std::string* blob) override {
     impl_->point_reads.fetch_add(1, std::memory_order_relaxed);
     const std::string key = BlockKey(model, hash);
@@ -441,52 +531,61 @@ class IteratorBlobReader : public DiskTier::BlobReader {
   }
 
  private:
-  DiskTier::Impl* impl_;
+  std::shared_ptr<DiskTier::Impl> impl_;  // kept open while the iterator lives
   std::unique_ptr<rocksdb::Iterator> it_;
 };
 
 }  // namespace
 
 Status DiskTier::GetBlob(const ModelId& model, const BlockHash& hash, std::string* blob) {
-  if (impl_->options.read_only) return IteratorBlobReader(impl_.get()).Read(model, hash, blob);
-  impl_->point_reads.fetch_add(1, std::memory_order_relaxed);
+  const std::shared_ptr<Impl> impl = Current();
+  if (impl->options.read_only) return IteratorBlobReader(impl).Read(model, hash, blob);
+  impl->point_reads.fetch_add(1, std::memory_order_relaxed);
   rocksdb::PinnableSlice value(blob);  // reads into *blob's buffer, no second copy
   rocksdb::Status s =
-      impl_->db->Get(BlobReadOptions(*impl_), impl_->blocks, BlockKey(model, hash), &value);
+      impl->db->Get(BlobReadOptions(*impl), impl->blocks, BlockKey(model, hash), &value);
   if (s.ok() && value.IsPinned()) blob->assign(value.data(), value.size());
   if (s.IsNotFound()) return Status::NotFound("block " + hash.ToHex());
   return FromRocks(s, "read block " + hash.ToHex());
 }
 
 std::unique_ptr<DiskTier::BlobReader> DiskTier::NewBlobReader() {
-  if (read_only()) return std::make_unique<IteratorBlobReader>(impl_.get());
+  const std::shared_ptr<Impl> impl = Current();
+  // Read-only instances (also the view a failed writer falls back to:
+  // Recover()) cannot Get() blob values.
+  if (impl->options.read_only) return std::make_unique<IteratorBlobReader>(impl);
   return std::make_unique<GetBlobReader>(this);
 }
 
 Status DiskTier::PutLogits(const LogitsKey& key, std::string_view record) {
-  return FromRocks(impl_->db->Put(rocksdb::WriteOptions(), LogitsKeyOf(key),
-                                  rocksdb::Slice(record.data(), record.size())),
-                   "write logits of " + key.tail.ToHex());
+  const std::shared_ptr<Impl> impl = Current();
+  return impl->Write("write logits of " + key.tail.ToHex(), [&] {
+    return impl->db->Put(rocksdb::WriteOptions(), LogitsKeyOf(key),
+                         rocksdb::Slice(record.data(), record.size()));
+  });
 }
 
 Status DiskTier::GetLogits(const LogitsKey& key, std::string* record) {
-  impl_->point_reads.fetch_add(1, std::memory_order_relaxed);
-  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), LogitsKeyOf(key), record);
+  const std::shared_ptr<Impl> impl = Current();
+  impl->point_reads.fetch_add(1, std::memory_order_relaxed);
+  rocksdb::Status s = impl->db->Get(rocksdb::ReadOptions(), LogitsKeyOf(key), record);
   if (s.IsNotFound()) return Status::NotFound("logits of " + key.tail.ToHex());
   return FromRocks(s, "read logits of " + key.tail.ToHex());
 }
 
 Status DiskTier::DeleteLogits(const LogitsKey& key) {
-  return FromRocks(impl_->db->Delete(rocksdb::WriteOptions(), LogitsKeyOf(key)),
-                   "delete logits of " + key.tail.ToHex());
+  const std::shared_ptr<Impl> impl = Current();
+  return impl->Write("delete logits of " + key.tail.ToHex(),
+                     [&] { return impl->db->Delete(rocksdb::WriteOptions(), LogitsKeyOf(key)); });
 }
 
 Status DiskTier::ForEachLogits(const std::optional<ModelId>& model,
                                const std::function<bool(const LogitsKey&, std::string_view)>& fn) {
+  const std::shared_ptr<Impl> impl = Current();
   std::string prefix = kLogitsKeyPrefix;
   if (model) model->AppendTo(&prefix);
   const size_t id_offset = sizeof(kLogitsKeyPrefix) - 1;
-  PrefixIterator it(impl_.get(), impl_->db->DefaultColumnFamily(), std::move(prefix));
+  PrefixIterator it(impl.get(), impl->db->DefaultColumnFamily(), std::move(prefix));
   for (; it.Valid(); it.Next()) {
     const rocksdb::Slice k = it.key();
     if (k.size() != id_offset + 3 * Hash128::kEncodedSize) continue;
@@ -506,46 +605,51 @@ Status DiskTier::DeleteBlock(const ModelId& model, const BlockHash& hash, const 
 }
 
 Status DiskTier::DeleteBlocks(const std::vector<DiskBlockDelete>& blocks) {
+  const std::shared_ptr<Impl> impl = Current();
   if (blocks.empty()) return Status::OK();
   if (read_only()) return Status::NotSupported("delete blocks: store opened read-only");
   rocksdb::WriteBatch batch;
   for (const DiskBlockDelete& b : blocks) {
     std::string key = BlockKey(b.model, b.hash);
-    batch.Delete(impl_->blocks, key);
-    batch.Delete(impl_->meta, key);
-    KVSTASH_ASSIGN_OR_RETURN(std::optional<std::string> link, impl_->FindLinkKey(b));
-    if (link) batch.Delete(impl_->links, *link);
+    batch.Delete(impl->blocks, key);
+    batch.Delete(impl->meta, key);
+    KVSTASH_ASSIGN_OR_RETURN(std::optional<std::string> link, impl->FindLinkKey(b));
+    if (link) batch.Delete(impl->links, *link);
     // The logits records whose parent goes too: one seek to their prefix.
     std::string prefix = kLogitsKeyPrefix;
     b.model.AppendTo(&prefix);
     b.hash.AppendTo(&prefix);
-    PrefixIterator it(impl_.get(), impl_->db->DefaultColumnFamily(), std::move(prefix));
+    PrefixIterator it(impl.get(), impl->db->DefaultColumnFamily(), std::move(prefix));
     for (; it.Valid(); it.Next()) batch.Delete(it.key());
     KVSTASH_RETURN_IF_ERROR(FromRocks(it.status(), "find logits records of " + b.hash.ToHex()));
   }
   const std::string what =
       blocks.size() == 1 ? "delete block " + blocks[0].hash.ToHex()
                          : "delete " + std::to_string(blocks.size()) + " blocks from " + path();
-  return FromRocks(impl_->db->Write(rocksdb::WriteOptions(), &batch), what);
+  return impl->Write(what, [&] { return impl->db->Write(rocksdb::WriteOptions(), &batch); });
 }
 
 Status DiskTier::DeleteModel(const ModelId& model) {
-  return FromRocks(impl_->db->Delete(rocksdb::WriteOptions(), ModelKey(model)),
-                   "unregister model " + model.ToHex());
+  const std::shared_ptr<Impl> impl = Current();
+  return impl->Write("unregister model " + model.ToHex(),
+                     [&] { return impl->db->Delete(rocksdb::WriteOptions(), ModelKey(model)); });
 }
 
 Status DiskTier::PutMetas(
     const std::vector<std::pair<std::pair<ModelId, BlockHash>, BlockMeta>>& metas) {
+  const std::shared_ptr<Impl> impl = Current();
   if (metas.empty()) return Status::OK();
   rocksdb::WriteBatch batch;
   for (const auto& [id, meta] : metas) {
-    batch.Put(impl_->meta, BlockKey(id.first, id.second), meta.Encode());
+    batch.Put(impl->meta, BlockKey(id.first, id.second), meta.Encode());
   }
-  return FromRocks(impl_->db->Write(rocksdb::WriteOptions(), &batch), "update block metadata");
+  return impl->Write("update block metadata",
+                     [&] { return impl->db->Write(rocksdb::WriteOptions(), &batch); });
 }
 
 Status DiskTier::ForEachMeta(const std::optional<ModelId>& model, const Impl::MetaFn& fn) {
-  return impl_->ForEachMeta(model, fn);
+  const std::shared_ptr<Impl> impl = Current();
+  return impl->ForEachMeta(model, fn);
 }
 
 Status DiskTier::Impl::ForEachMeta(const std::optional<ModelId>& model, const MetaFn& fn) {
@@ -565,18 +669,21 @@ Status DiskTier::Impl::ForEachMeta(const std::optional<ModelId>& model, const Me
 }
 
 Status DiskTier::SyncWal() {
+  const std::shared_ptr<Impl> impl = Current();
   if (read_only()) return Status::OK();
-  return FromRocks(impl_->db->FlushWAL(/*sync=*/true), "sync write-ahead log of " + path());
+  return impl->Write("sync write-ahead log of " + path(),
+                     [&] { return impl->db->FlushWAL(/*sync=*/true); });
 }
 
 Status DiskTier::Compact() {
+  const std::shared_ptr<Impl> impl = Current();
   if (read_only()) return Status::NotSupported("compact: store opened read-only");
   rocksdb::CompactRangeOptions cro;
   cro.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
-  const bool blob_gc = impl_->options.blob_files;
+  const bool blob_gc = impl->options.blob_files;
   auto set_cutoff = [&](double cutoff) {
-    return FromRocks(impl_->db->SetOptions(impl_->blocks, {{"blob_garbage_collection_age_cutoff",
-                                                            std::to_string(cutoff)}}),
+    return FromRocks(impl->db->SetOptions(impl->blocks, {{"blob_garbage_collection_age_cutoff",
+                                                          std::to_string(cutoff)}}),
                      "set blob GC age cutoff");
   };
   // Blob GC relocates every live blob of the oldest `cutoff` fraction of blob
@@ -588,15 +695,16 @@ Status DiskTier::Compact() {
   // one holding garbage (LRU pruning deletes old blocks, so usually a few).
   if (blob_gc) KVSTASH_RETURN_IF_ERROR(set_cutoff(0.0));
   Status s;
-  for (auto* h : impl_->handles) {
-    s = FromRocks(impl_->db->Flush(rocksdb::FlushOptions(), h), "flush");
+  for (auto* h : impl->handles) {
+    s = impl->Write("flush", [&] { return impl->db->Flush(rocksdb::FlushOptions(), h); });
     if (!s.ok()) break;
-    s = FromRocks(impl_->db->CompactRange(cro, h, nullptr, nullptr), "compact " + path());
+    s = impl->Write("compact " + path(),
+                    [&] { return impl->db->CompactRange(cro, h, nullptr, nullptr); });
     if (!s.ok()) break;
   }
   if (blob_gc && s.ok()) {
     rocksdb::ColumnFamilyMetaData meta;
-    impl_->db->GetColumnFamilyMetaData(impl_->blocks, &meta);
+    impl->db->GetColumnFamilyMetaData(impl->blocks, &meta);
     std::vector<uint64_t> numbers;  // blob files, oldest first
     uint64_t newest_with_garbage = 0;
     bool garbage = false;
@@ -614,8 +722,9 @@ Status DiskTier::Compact() {
       // RocksDB collects the oldest floor(cutoff * n) files; +0.5 guards rounding.
       s = set_cutoff(std::min(1.0, (files + 0.5) / numbers.size()));
       if (s.ok()) {
-        s = FromRocks(impl_->db->CompactRange(cro, impl_->blocks, nullptr, nullptr),
-                      "collect blob garbage of " + path());
+        s = impl->Write("collect blob garbage of " + path(), [&] {
+          return impl->db->CompactRange(cro, impl->blocks, nullptr, nullptr);
+        });
       }
     }
   }
@@ -627,39 +736,41 @@ Status DiskTier::Compact() {
 }
 
 bool DiskTier::BackgroundWorkPending() {
+  const std::shared_ptr<Impl> impl = Current();
   uint64_t v = 0;
   for (const char* property : {"rocksdb.num-running-compactions", "rocksdb.num-running-flushes"}) {
-    if (impl_->db->GetIntProperty(property, &v) && v > 0) return true;
+    if (impl->db->GetIntProperty(property, &v) && v > 0) return true;
   }
-  for (auto* h : impl_->handles) {
+  for (auto* h : impl->handles) {
     for (const char* property : {"rocksdb.compaction-pending", "rocksdb.mem-table-flush-pending"}) {
-      if (impl_->db->GetIntProperty(h, property, &v) && v > 0) return true;
+      if (impl->db->GetIntProperty(h, property, &v) && v > 0) return true;
     }
   }
   return false;
 }
 
 DiskTierSizes DiskTier::Sizes() {
+  const std::shared_ptr<Impl> impl = Current();
   DiskTierSizes sizes;
   uint64_t v = 0;
-  for (auto* h : impl_->handles) {
-    if (impl_->db->GetIntProperty(h, rocksdb::DB::Properties::kTotalSstFilesSize, &v)) {
+  for (auto* h : impl->handles) {
+    if (impl->db->GetIntProperty(h, rocksdb::DB::Properties::kTotalSstFilesSize, &v)) {
       sizes.sst_bytes += v;
     }
-    if (impl_->db->GetIntProperty(h, rocksdb::DB::Properties::kTotalBlobFileSize, &v)) {
+    if (impl->db->GetIntProperty(h, rocksdb::DB::Properties::kTotalBlobFileSize, &v)) {
       sizes.blob_bytes += v;
     }
-    if (impl_->db->GetIntProperty(h, rocksdb::DB::Properties::kLiveBlobFileSize, &v)) {
+    if (impl->db->GetIntProperty(h, rocksdb::DB::Properties::kLiveBlobFileSize, &v)) {
       sizes.live_blob_bytes += v;
     }
-    if (impl_->db->GetIntProperty(h, rocksdb::DB::Properties::kCurSizeAllMemTables, &v)) {
+    if (impl->db->GetIntProperty(h, rocksdb::DB::Properties::kCurSizeAllMemTables, &v)) {
       sizes.memtable_bytes += v;
     }
-    if (impl_->db->GetIntProperty(h, rocksdb::DB::Properties::kEstimateLiveDataSize, &v)) {
+    if (impl->db->GetIntProperty(h, rocksdb::DB::Properties::kEstimateLiveDataSize, &v)) {
       sizes.estimate_live_data_bytes += v;
     }
     rocksdb::ColumnFamilyMetaData cf;
-    impl_->db->GetColumnFamilyMetaData(h, &cf);
+    impl->db->GetColumnFamilyMetaData(h, &cf);
     sizes.sst_files += cf.file_count;
     sizes.blob_files += cf.blob_file_count;
   }
@@ -732,20 +843,23 @@ Result<DiskCounters> DiskCounters::Decode(std::string_view bytes) {
 }
 
 Result<DiskCounters> DiskTier::GetCounters() {
+  const std::shared_ptr<Impl> impl = Current();
   std::string value;
-  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), kCountersKey, &value);
+  rocksdb::Status s = impl->db->Get(rocksdb::ReadOptions(), kCountersKey, &value);
   if (s.IsNotFound()) return DiskCounters();
   if (!s.ok()) return FromRocks(s, "read store counters");
   return DiskCounters::Decode(value);
 }
 
 Status DiskTier::AddCounters(const DiskCounters& delta) {
+  const std::shared_ptr<Impl> impl = Current();
   if (read_only()) return Status::NotSupported("add counters: store opened read-only");
-  std::lock_guard<std::mutex> lock(impl_->counters_mu);
+  std::lock_guard<std::mutex> lock(impl->counters_mu);
   KVSTASH_ASSIGN_OR_RETURN(DiskCounters total, GetCounters());
   total += delta;
-  return FromRocks(impl_->db->Put(rocksdb::WriteOptions(), kCountersKey, total.Encode()),
-                   "write store counters");
+  return impl->Write("write store counters", [&] {
+    return impl->db->Put(rocksdb::WriteOptions(), kCountersKey, total.Encode());
+  });
 }
 
 }  // namespace kvstash

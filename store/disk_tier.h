@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,6 +46,7 @@
 #include "serde/model_id.h"
 #include "serde/status.h"
 #include "store/child_index.h"
+#include "store/fault_injection.h"
 
 namespace kvstash {
 
@@ -64,6 +66,9 @@ struct DiskTierOptions {
   bool blob_files = true;
   // See StoreOptions::read_cache_bytes. Default: 64 MiB.
   uint64_t read_cache_bytes = 64ull << 20;
+  // Test seam: file operations fail as this injector decides
+  // (store/fault_injection.h). Default: null (no faults).
+  std::shared_ptr<FaultInjector> fault_injector;
 };
 
 struct DiskBlockWrite {
@@ -90,8 +95,8 @@ struct DiskBlockDelete {
   std::vector<int32_t> tokens;
 };
 
-// Reads the disk tier did, since it opened: what tests count to show that a
-// request's work does not grow with the store.
+// Reads the disk tier did, since it opened (or Recover() reopened it): what tests count to show
+// that a request's work does not grow with the store.
 struct DiskTierWork {
   uint64_t point_reads = 0;  // Get()s of one key
   uint64_t seeks = 0;        // iterator seeks
@@ -165,6 +170,20 @@ class DiskTier {
   // open, or read as layout 1).
   uint32_t layout_at_open() const;
   DiskTierWork Work() const;
+
+  // Writing after a failure. The first write that fails with an I/O error
+  // (a full disk) stops this tier's writes: later ones fail at once with that
+  // error, and reads go on. RocksDB 7.8 cannot safely write again in the
+  // same instance (its Resume() reuses the WAL writer that failed, and
+  // Debian's build asserts on it: RocksDB PR #12448), so Recover() reopens
+  // it: a read-only view serves reads meanwhile, then the database is closed
+  // and opened again for writing. OK if writes are not stopped or were
+  // resumed; else why not (the disk is still full: the view keeps serving,
+  // writes stay stopped, and a later Recover() tries again). The failed
+  // write's data is not in the store: the caller writes it again.
+  // Must be called with no scan of this tier running on the calling thread.
+  Status Recover();
+  bool writes_stopped() const;
 
   Status PutModel(const ModelId& model, std::string_view canonical_description);
   // NotFound if the model was never registered.
@@ -288,8 +307,17 @@ class DiskTier {
   struct Impl;  // disk_tier_internal.h
 
  private:
-  explicit DiskTier(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  struct WriteHealth;
+  DiskTier(DiskTierOptions options, std::shared_ptr<Impl> impl,
+           std::shared_ptr<WriteHealth> health);
+  // The RocksDB instance calls use; Recover() replaces it (callers keep the
+  // one they took until they return).
+  std::shared_ptr<Impl> Current() const;
+
+  const DiskTierOptions options_;
+  std::shared_ptr<Impl> impl_;  // read and replaced atomically (Current, Recover)
+  const std::shared_ptr<WriteHealth> health_;
+  std::mutex recover_mu_;  // one Recover() at a time
 };
 
 }  // namespace kvstash

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "store/child_index.h"
@@ -40,8 +41,17 @@ std::string PrefixEnd(std::string prefix);
 // A link's hash and tokens from its key and value (false if malformed).
 bool DecodeLink(const rocksdb::Slice& key, const rocksdb::Slice& value, ChildLink* link);
 
+// Whether writes are stopped by a failure, and by which (DiskTier::Recover).
+struct DiskTier::WriteHealth {
+  std::atomic<bool> stopped{false};
+  std::mutex mu;
+  Status error;  // the write that stopped them; guarded by mu
+};
+
 struct DiskTier::Impl {
   DiskTierOptions options;
+  // With a fault injector: the Env over the faulty file system (outlives db).
+  std::unique_ptr<rocksdb::Env> fault_env;
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;  // every family opened
   rocksdb::ColumnFamilyHandle* blocks = nullptr;
@@ -54,6 +64,16 @@ struct DiskTier::Impl {
   std::mutex counters_mu;  // makes AddCounters' read-modify-write atomic
 
   std::atomic<uint64_t> point_reads{0}, seeks{0}, steps{0};  // DiskTierWork
+
+  // Shared with the instances Recover() opens after this one.
+  std::shared_ptr<DiskTier::WriteHealth> health;
+  // Runs `op` (a RocksDB write) unless writes are stopped; an I/O error
+  // stops them (DiskTier::Recover). Returns op's status with `what`.
+  Status Write(std::string_view what, const std::function<rocksdb::Status()>& op);
+
+  // Opens the database as `options` say.
+  static Result<std::shared_ptr<Impl>> Open(const DiskTierOptions& options,
+                                            std::shared_ptr<DiskTier::WriteHealth> health);
 
   ~Impl();
 

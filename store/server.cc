@@ -1,5 +1,6 @@
 #include "store/server.h"
 
+#include <array>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <chrono>
@@ -35,6 +36,7 @@ struct Reply {
   std::string frame;
   bool close = false;          // close the connection after sending
   bool authenticated = false;  // a hello with the right token: the connection may go on
+  bool may_write = false;      // ... and that token may put (not the read token)
 };
 
 }  // namespace
@@ -51,7 +53,12 @@ struct Server::Impl {
   std::mutex mu;
   std::set<std::weak_ptr<Connection>, std::owner_less<std::weak_ptr<Connection>>> connections;
   std::atomic<uint64_t> accepted{0}, refused{0}, active{0}, requests{0}, protocol_errors{0},
-      blocks_served{0}, bytes_served{0}, blocks_stored{0}, puts_rejected{0};
+      blocks_served{0}, bytes_served{0}, blocks_stored{0}, puts_rejected{0}, puts_already_stored{0},
+      puts_refused_read_only{0};
+  // Put once: a check of what is stored and the write that follows it are
+  // one step per key (striped by the key's hash).
+  std::array<std::mutex, 16> put_mu;
+  std::mutex& PutLock(const BlockHash& key) { return put_mu[key.lo % put_mu.size()]; }
   std::atomic<uint64_t> next_connection{0};  // accept order
 
   void Accept();
@@ -63,9 +70,13 @@ struct Server::Impl {
   // from its header alone; nullopt for a hello small enough to read.
   std::optional<Reply> RefuseBeforeHello(const FrameHeader& header);
   // REQUIRES: the connection said hello, or `header` is a hello.
-  Reply Handle(const FrameHeader& header, std::string_view payload);
+  // `may_write`: its token allows puts.
+  Reply Handle(const FrameHeader& header, std::string_view payload, bool may_write);
   Reply HandleMatch(uint32_t id, std::string_view payload);
   Reply HandleGet(uint32_t id, std::string_view payload);
+  // Whether (model, hash) is stored and reads back sound (a damaged block
+  // may be replaced by a put; a sound one never is).
+  bool StoredSound(const ModelId& model, const BlockHash& hash);
   Reply HandlePut(uint32_t id, std::string_view payload);
   Reply HandleRegister(uint32_t id, std::string_view payload);
   Reply HandleGetLogits(uint32_t id, std::string_view payload);
@@ -163,8 +174,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return Send(server_->Error(header_info_.request_id, ok, /*close=*/true));
     }
     ++server_->requests;
-    Reply reply = server_->Handle(header_info_, payload);
-    if (reply.authenticated) authenticated_ = true;
+    Reply reply = server_->Handle(header_info_, payload, may_write_);
+    if (reply.authenticated) {
+      authenticated_ = true;
+      may_write_ = reply.may_write;
+    }
     // A large frame's buffer is not kept by an idle connection.
     if (payload_.capacity() > (1u << 20)) std::string().swap(payload_);
     Send(std::move(reply));
@@ -190,6 +204,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string payload_;   // payload + trailer of the frame being read
   std::string response_;  // the frame being written
   std::atomic<bool> authenticated_{false};
+  bool may_write_ = false;
   const uint64_t order_;
   bool busy_ = false;     // between a frame's first byte and its response
   bool closing_ = false;  // the server is stopping
@@ -257,7 +272,7 @@ std::optional<Reply> Server::Impl::RefuseBeforeHello(const FrameHeader& header) 
   return Error(header.request_id, refused, /*close=*/true);
 }
 
-Reply Server::Impl::Handle(const FrameHeader& header, std::string_view payload) {
+Reply Server::Impl::Handle(const FrameHeader& header, std::string_view payload, bool may_write) {
   const uint32_t id = header.request_id;
   if (header.type == FrameType::kHello) {
     uint16_t version = 0;
@@ -274,14 +289,24 @@ Reply Server::Impl::Handle(const FrameHeader& header, std::string_view payload) 
                                         std::to_string(kWireVersion)),
                    true);
     }
-    if (!SameToken(token, options.token)) {
+    const bool writer = SameToken(token, options.token);
+    if (!writer && (options.read_token.empty() || !SameToken(token, options.read_token))) {
       ++protocol_errors;
       return Error(id, Status::InvalidArgument("bad token"), true);
     }
     Reply ok{EncodeFrame(FrameType::kHelloOk, id,
                          HelloOkPayload(kWireVersion, options.max_frame_bytes))};
     ok.authenticated = true;
+    ok.may_write = writer;
     return ok;
+  }
+  if (!may_write && (header.type == FrameType::kPut || header.type == FrameType::kPutLogits ||
+                     header.type == FrameType::kRegister)) {
+    ++puts_refused_read_only;
+    return Error(id,
+                 Status::NotSupported(std::string(FrameTypeName(header.type)) +
+                                      ": this connection's token may only read"),
+                 false);
   }
   switch (header.type) {
     case FrameType::kMatch:
@@ -301,6 +326,7 @@ Reply Server::Impl::Handle(const FrameHeader& header, std::string_view payload) 
       std::snprintf(buf, sizeof(buf),
                     "{\"connections_active\":%llu,\"requests\":%llu,\"blocks_served\":%llu,"
                     "\"bytes_served\":%llu,\"blocks_stored\":%llu,\"puts_rejected\":%llu,"
+                    "\"puts_already_stored\":%llu,\"puts_refused_read_only\":%llu,"
                     "\"protocol_errors\":%llu}",
                     static_cast<unsigned long long>(active.load()),
                     static_cast<unsigned long long>(requests.load()),
@@ -308,6 +334,8 @@ Reply Server::Impl::Handle(const FrameHeader& header, std::string_view payload) 
                     static_cast<unsigned long long>(bytes_served.load()),
                     static_cast<unsigned long long>(blocks_stored.load()),
                     static_cast<unsigned long long>(puts_rejected.load()),
+                    static_cast<unsigned long long>(puts_already_stored.load()),
+                    static_cast<unsigned long long>(puts_refused_read_only.load()),
                     static_cast<unsigned long long>(protocol_errors.load()));
       return Reply{EncodeFrame(FrameType::kStatsOk, id, buf)};
     }
@@ -358,6 +386,14 @@ Reply Server::Impl::HandleGet(uint32_t id, std::string_view payload) {
   return Reply{EncodeFrame(FrameType::kGetOk, id, blob)};
 }
 
+bool Server::Impl::StoredSound(const ModelId& model, const BlockHash& hash) {
+  if (!disk->GetMeta(model, hash).ok()) return false;
+  std::string stored;
+  if (!disk->GetBlob(model, hash, &stored).ok()) return false;
+  auto header = ParseBlockHeader(stored, /*verify_checksum=*/true);
+  return header.ok() && header->model == model && header->hash == hash;
+}
+
 Reply Server::Impl::HandlePut(uint32_t id, std::string_view payload) {
   ModelId model;
   BlockHash hash;
@@ -368,18 +404,15 @@ Reply Server::Impl::HandlePut(uint32_t id, std::string_view payload) {
     return Error(id, s, true);
   }
   auto header = ParseBlockHeader(blob, /*verify_checksum=*/true);
-  Status bad;
-  if (!header.ok()) {
-    bad = header.status();
-  } else if (header->model != model || header->hash != hash) {
-    bad = Status::Corruption("put: the block's header names another key");
-  } else if (ComputeBlockHash(model, header->parent, header->tokens.data(),
-                              header->tokens.size()) != hash) {
-    bad = Status::Corruption("put: block hash does not match its parent and tokens");
-  }
+  Status bad = header.ok() ? CheckBlockKey(*header, model, hash) : header.status();
   if (!bad.ok()) {
     ++puts_rejected;
     return Error(id, bad, false);
+  }
+  std::lock_guard<std::mutex> lock(PutLock(hash));
+  if (StoredSound(model, hash)) {
+    ++puts_already_stored;
+    return Reply{EncodeFrame(FrameType::kPutOk, id, {})};
   }
   s = disk->PutBlocks({BlockWriteFromHeader(model, hash, *header, std::string(blob), NowMs())},
                       /*sync=*/false);
@@ -419,6 +452,12 @@ Reply Server::Impl::HandlePutLogits(uint32_t id, std::string_view payload) {
   if (!bad.ok()) {
     ++puts_rejected;
     return Error(id, bad, false);
+  }
+  std::lock_guard<std::mutex> lock(PutLock(key.tail));
+  if (std::string stored;
+      disk->GetLogits(key, &stored).ok() && VerifyLogitsRecord(stored, key).ok()) {
+    ++puts_already_stored;  // put once
+    return Reply{EncodeFrame(FrameType::kPutLogitsOk, id, {})};
   }
   s = disk->PutLogits(key, record);
   if (!s.ok()) return Error(id, s, false);
@@ -487,6 +526,8 @@ ServerStats Server::Stats() const {
   s.bytes_served = impl_->bytes_served;
   s.blocks_stored = impl_->blocks_stored;
   s.puts_rejected = impl_->puts_rejected;
+  s.puts_already_stored = impl_->puts_already_stored;
+  s.puts_refused_read_only = impl_->puts_refused_read_only;
   return s;
 }
 

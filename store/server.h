@@ -5,7 +5,15 @@
 // (protocol version, shared token) before anything else. Blocks travel as
 // stored; a put is checked (checksum, header against key, the block hash
 // recomputed from the header's parent and tokens) before it is written, so a
-// hostile or broken client cannot poison the store.
+// broken client cannot store a block under another block's key.
+//
+// Trust (docs/architecture.md, "Trust"): a client holding the write token can
+// store K/V that is well-formed but wrong (nothing but the model can tell).
+// So blocks and logits records are put once: a put of a key that is already
+// stored (and reads back sound) changes nothing, and what honest clients
+// stored first cannot be replaced. Clients that only read get the read token
+// (ServerOptions::read_token), which cannot put or register anything.
+// `kvstash verify --recompute` finds K/V that is well-formed but wrong.
 //
 // Hostile input gets an error frame or a closed connection, never a crash or
 // unbounded memory: frame payloads are bounded (max_frame_bytes, checked
@@ -37,6 +45,9 @@ struct ServerOptions {
   uint16_t port = 7420;
   // Shared secret every client must present; empty: none. Default: empty.
   std::string token;
+  // A second secret that allows only reading (match, get, get-logits,
+  // stats): puts and registrations are refused. Empty: none. Default: empty.
+  std::string read_token;
   // I/O threads. Default: 2.
   int threads = 2;
   // Largest frame payload accepted. Default: 64 MiB.
@@ -71,6 +82,8 @@ struct ServerStats {
   uint64_t bytes_served = 0;
   uint64_t blocks_stored = 0;
   uint64_t puts_rejected = 0;
+  uint64_t puts_already_stored = 0;  // put once: the stored block or record was kept
+  uint64_t puts_refused_read_only = 0;
 };
 
 class Server {

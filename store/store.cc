@@ -50,6 +50,7 @@ DiskTierOptions DiskOptionsFor(const StoreOptions& options) {
   // A fixed view (DiskTierOptions::read_only); Refresh() reopens it.
   disk_options.blob_files = options.blob_files;
   disk_options.read_cache_bytes = options.read_cache_bytes;
+  disk_options.fault_injector = options.fault_injector_for_testing;
   return disk_options;
 }
 
@@ -70,7 +71,7 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
       Store* self = store.get();
       store->writer_ = std::make_unique<WriteBehind>(
           store->disk_.get(), options.encode, options.max_pending_write_bytes,
-          [self](const CachedBlockPtr& block, const Status&) { self->ForgetPending(block); });
+          [self](const CachedBlockPtr& block, const Status& s) { self->OnBlockWritten(block, s); });
     }
   }
   if (!options.remote.empty()) {
@@ -135,7 +136,18 @@ Result<ModelId> Store::RegisterModel(const ModelDescription& description) {
   }
   if (disk_ && !disk_->read_only()) {
     auto stored = disk_->GetModel(id);
-    if (!stored.ok() || *stored != text) KVSTASH_RETURN_IF_ERROR(disk_->PutModel(id, text));
+    if (!stored.ok() || *stored != text) {
+      Status put = disk_->PutModel(id, text);
+      // A full or failing disk: the model is registered in memory, so this
+      // process keeps working, and Flush() writes the entry (and reports
+      // until it can), as it does for blocks.
+      if (put.IsResourceExhausted() || put.IsIOError()) {
+        std::lock_guard<std::mutex> lock(models_mu_);
+        unwritten_models_.emplace(id, text);
+      } else if (!put.ok()) {
+        return put;
+      }
+    }
   }
   if (remote_) {
     // Best effort: a peer that is down only costs sharing (and says so once).
@@ -353,8 +365,32 @@ void Store::DropCorrupt(const ModelId& model, const BlockHash& hash, const Statu
   }
 }
 
+void Store::OnBlockWritten(const CachedBlockPtr& block, const Status& status) {
+  if (status.ok() || !disk_) {
+    ForgetPending(block);  // on disk; or a peer-only store, whose puts are best effort
+    return;
+  }
+  // Kept (and still found in pending_) for the next Flush() to write again;
+  // the oldest go when more than the pending budget waits.
+  std::lock_guard<std::mutex> lock(pending_mu_);
+  failed_writes_.push_back(block);
+  failed_write_bytes_ += block->bytes;
+  while (failed_write_bytes_ > options_.max_pending_write_bytes && failed_writes_.size() > 1) {
+    CachedBlockPtr oldest = std::move(failed_writes_.front());
+    failed_writes_.pop_front();
+    failed_write_bytes_ -= oldest->bytes;
+    ForgetPendingLocked(oldest);
+    ++blocks_dropped_;
+    ++dropped_since_flush_;
+  }
+}
+
 void Store::ForgetPending(const CachedBlockPtr& block) {
   std::lock_guard<std::mutex> lock(pending_mu_);
+  ForgetPendingLocked(block);
+}
+
+void Store::ForgetPendingLocked(const CachedBlockPtr& block) {
   auto model = pending_.find(block->model);
   if (model == pending_.end()) return;
   auto it = model->second.find(block->hash);
@@ -413,6 +449,16 @@ void Store::SupersedePartials(const ModelId& model, const BlockHash& parent, con
     std::lock_guard<std::mutex> lock(pending_mu_);
     for (ChildLink& child : pending_children_.ShorterPrefixes(model, parent, t)) {
       doomed.emplace(child.hash, std::move(child.tokens));
+    }
+    // A superseded block whose write failed is not written again.
+    for (auto it = failed_writes_.begin(); it != failed_writes_.end();) {
+      if ((*it)->model == model && doomed.count((*it)->hash)) {
+        failed_write_bytes_ -= (*it)->bytes;
+        ForgetPendingLocked(*it);
+        it = failed_writes_.erase(it);
+      } else {
+        ++it;
+      }
     }
   }
   if (auto on_disk = disk_->ShorterChildren(model, parent, t); on_disk.ok()) {
@@ -496,15 +542,30 @@ Result<InsertResult> Store::Insert(const ModelId& model, const std::vector<int32
 
 Status Store::Flush() {
   if (!writer_) return Status::OK();
-  if (options_.spill_policy == SpillPolicy::kWriteThrough) {
-    // Blocks whose background write failed are tried again, so Flush()
-    // reports the failure until they are on disk.
-    for (CachedBlockPtr& block : device_tier_->All()) {
-      if (!block->persisted.exchange(true)) SpillToWriter(std::move(block));
-    }
+  // Blocks whose background write failed are written again, so Flush()
+  // reports the failure until they are on disk; first the disk tier, whose
+  // writes a failure stopped, is reopened (DiskTier::Recover).
+  Status recovered = disk_ ? disk_->Recover() : Status::OK();
+  if (recovered.ok()) recovered = WriteUnwrittenModels();
+  std::deque<CachedBlockPtr> retry;
+  uint64_t dropped = 0;
+  {
+    std::lock_guard<std::mutex> lock(pending_mu_);
+    retry.swap(failed_writes_);
+    failed_write_bytes_ = 0;
+    std::swap(dropped, dropped_since_flush_);
   }
+  for (CachedBlockPtr& block : retry) writer_->EnqueueBlock(std::move(block));
   writer_->EnqueueTask([this] { (void)FlushAccessRecords(); }, 0);
   Status s = writer_->Drain();
+  if (!recovered.ok()) s = recovered;
+  if (dropped > 0) {
+    Status lost = Status::ResourceExhausted(
+        std::to_string(dropped) +
+        " blocks could not be written to disk and were dropped (more failed writes waited than "
+        "max_pending_write_bytes holds)");
+    s = s.ok() ? lost : lost.WithContext(s.ToString());
+  }
   if (!disk_) return s;  // a peer-only store: nothing local to sync
   PersistCounters();
   if (options_.sync_on_flush) {
@@ -512,6 +573,23 @@ Status Store::Flush() {
     if (s.ok()) s = sync;
   }
   return s;
+}
+
+Status Store::WriteUnwrittenModels() {
+  std::map<ModelId, std::string> models;
+  {
+    std::lock_guard<std::mutex> lock(models_mu_);
+    models.swap(unwritten_models_);
+  }
+  Status first;
+  for (auto& [id, text] : models) {
+    Status s = disk_->PutModel(id, text);
+    if (s.ok()) continue;
+    if (first.ok()) first = s.WithContext("register model " + id.ToHex());
+    std::lock_guard<std::mutex> lock(models_mu_);
+    unwritten_models_.emplace(id, std::move(text));
+  }
+  return first;
 }
 
 void Store::PersistCounters() {
@@ -582,6 +660,9 @@ StoreStats Store::Stats() const {
     st.disk_blocks_written = writer_->blocks_written();
     st.disk_bytes_written = writer_->bytes_written();
     st.disk_write_errors = writer_->write_errors();
+    std::lock_guard<std::mutex> lock(pending_mu_);
+    st.disk_blocks_dropped = blocks_dropped_;
+    st.failed_write_blocks = failed_writes_.size();
     st.pending_write_bytes = writer_->pending_bytes();
   }
   return st;

@@ -29,8 +29,13 @@
 // sync_on_flush) once a later Flush() has returned OK. A block usually
 // reaches disk within milliseconds of Insert(), and survives kill -9 from
 // then on even without Flush(), but only Flush() acknowledges it. A failed
-// background write (a full disk) is retried by every Flush() until it
-// succeeds, and each such Flush() returns the error.
+// background write (a full disk, an I/O error) is kept in memory (and keeps
+// serving loads) and written again by every Flush() until it succeeds; each
+// such Flush() returns the error. At most max_pending_write_bytes of such
+// blocks are kept: beyond, the oldest are dropped, counted
+// (StoreStats::disk_blocks_dropped) and reported by the next Flush(). A
+// model registration that cannot be written is kept the same way: the model
+// works in this process, and Flush() writes its entry or returns the error.
 // Under kOnEvict, Flush() only makes durable what was already evicted to
 // the writer; blocks still in device memory become durable at Close().
 //
@@ -47,8 +52,10 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <list>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -120,6 +127,8 @@ struct StoreStats {
   uint64_t disk_blocks_written = 0;
   uint64_t disk_bytes_written = 0;  // encoded bytes
   uint64_t disk_write_errors = 0;
+  uint64_t failed_write_blocks = 0;  // held in memory until a Flush() writes them
+  uint64_t disk_blocks_dropped = 0;  // failed writes dropped: more than the budget waited
   uint64_t pending_write_bytes = 0;
   uint64_t loads = 0;  // Load() calls
 };
@@ -127,7 +136,8 @@ struct StoreStats {
 class Store {
  public:
   // Opens (creating if needed) the store. Busy if another process holds it
-  // read-write; IOError/Corruption from RocksDB otherwise.
+  // read-write; ResourceExhausted if its disk is full (a read-only open
+  // still works); IOError/Corruption from RocksDB otherwise.
   static Result<std::unique_ptr<Store>> Open(const StoreOptions& options);
   // Closes (flushing) if Close() was not called; errors are logged.
   ~Store();
@@ -253,6 +263,9 @@ class Store {
   bool MatchRemote(const ModelId& model, size_t block_tokens, const std::vector<int32_t>& tokens,
                    BlockHash& parent, size_t* pos, PrefixMatch* match);
   void ForgetPending(const std::shared_ptr<struct CachedBlock>& block);
+  void ForgetPendingLocked(const std::shared_ptr<struct CachedBlock>& block);
+  // The writer's report on `block`: forgets it, or keeps it for a retry.
+  void OnBlockWritten(const std::shared_ptr<struct CachedBlock>& block, const Status& status);
   // Loads one disk or remote piece into `view`. Sets `*keep` (if there is
   // background work: keeping a peer's block locally, promoting it to the
   // device tier) to what queues that work; Load() runs it in chain order, for
@@ -278,6 +291,8 @@ class Store {
   Status FlushAccessRecords();
   // Adds the counters' growth since the last success to the disk tier's record.
   void PersistCounters();
+  // Writes unwritten_models_; the first error, the failed ones kept.
+  Status WriteUnwrittenModels();
 
   const StoreOptions options_;
   const c10::Device device_;
@@ -295,8 +310,11 @@ class Store {
 
   std::mutex models_mu_;
   std::unordered_map<ModelId, ModelInfo, Hash128Hasher> models_;
+  // Registered models whose registry entry could not be written (a full
+  // disk); Flush() writes them. Guarded by models_mu_.
+  std::map<ModelId, std::string> unwritten_models_;
 
-  std::mutex pending_mu_;
+  mutable std::mutex pending_mu_;
   // Blocks queued for the writer and not yet written, by model and hash.
   std::unordered_map<
       ModelId, std::unordered_map<BlockHash, std::shared_ptr<struct CachedBlock>, Hash128Hasher>,
@@ -304,6 +322,13 @@ class Store {
       pending_;
   // The same blocks by parent and tokens, for BestChild and SupersedePartials.
   ChildIndex pending_children_;
+  // Blocks of pending_ whose disk write failed (a full disk), oldest first:
+  // the next Flush() writes them again. At most max_pending_write_bytes of
+  // them; beyond, the oldest are dropped and counted.
+  std::deque<std::shared_ptr<struct CachedBlock>> failed_writes_;
+  uint64_t failed_write_bytes_ = 0;
+  uint64_t blocks_dropped_ = 0;
+  uint64_t dropped_since_flush_ = 0;  // reported by the next Flush()
 
   std::mutex logits_mu_;
   // The most recently stored or loaded logits records, newest first.

@@ -240,11 +240,18 @@ Result<LoadResult> Store::Load(const ModelId& model, const std::vector<int32_t>&
         }
         ++result.corrupt_blocks;
       }
-      // The peer going away mid-load is a miss like any other.
-      // So is a blob the writer deleted after a read-only view was opened.
-      if ((tier == Tier::kRemote || options_.read_only) && s.IsIOError()) {
-        s = Status::NotFound(s.message());
+      // The peer going away mid-load is a miss like any other. So is a blob
+      // that cannot be read: one the writer deleted after a read-only view
+      // was opened (routine: no warning), a blob file deleted by hand, a
+      // failing disk. The block is not dropped (the error may pass); verify
+      // --repair removes blocks that stay unreadable.
+      if (tier == Tier::kDisk && s.IsIOError() && !options_.read_only) {
+        std::fprintf(stderr,
+                     "kvstash: warning: stored block %s cannot be read (%s); loading stops "
+                     "there (`kvstash verify --repair` removes blocks that stay unreadable)\n",
+                     piece.hash.ToHex().c_str(), s.ToString().c_str());
       }
+      if (tier != Tier::kDevice && s.IsIOError()) s = Status::NotFound(s.message());
     }
     if (!s.ok()) {
       // Corrupt, gone meanwhile, or written by a newer kvstash: the prefix

@@ -5,11 +5,13 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "serde/block_codec.h"
 #include "serde/block_hash.h"
 #include "serde/status.h"
+#include "store/fault_injection.h"
 
 namespace kvstash {
 
@@ -99,6 +101,9 @@ struct StoreOptions {
   // Test seam: replaces ComputeBlockHash (e.g. to force collisions).
   // Default: empty (the real hash).
   BlockHashFunction hash_function_for_testing;
+  // Test seam: the disk tier's file operations fail as this decides
+  // (store/fault_injection.h). Default: null (no faults).
+  std::shared_ptr<FaultInjector> fault_injector_for_testing;
 };
 
 // $KVSTASH_DIR, else $XDG_CACHE_HOME/kvstash, else ~/.cache/kvstash.

@@ -143,10 +143,6 @@ void WriteBehind::WriteBatch(std::deque<Item>& items) {
     remote_puts_ += sent;
     remote_put_errors_ += failed;
   }
-  if (!status.ok()) {
-    // Not on disk after all: let a later eviction or Close() try again.
-    for (const Item& item : items) item.block->persisted = false;
-  }
   if (on_block_done_) {
     for (const Item& item : items) on_block_done_(item.block, status);
   }

@@ -29,6 +29,17 @@ using testing::PrefixEqual;
 using testing::TempDir;
 using testing::TestModel;
 
+// The header of the first block of `tokens` for `desc`'s model.
+BlockHeader FirstBlockHeader(const ModelDescription& desc, const std::vector<int32_t>& tokens) {
+  BlockHeader h;
+  h.model = desc.Fingerprint().value();
+  h.parent = kRootBlockHash;
+  h.hash = ComputeBlockHash(h.model, h.parent, tokens.data(), tokens.size());
+  h.shape = testing::ShapeOf(desc);
+  h.tokens = tokens;
+  return h;
+}
+
 class ServerTest : public ::testing::Test {
  protected:
   void SetUp() override { StartServer(0); }
@@ -462,12 +473,7 @@ TEST_F(ServerTest, CorruptPutIsRejectedAndNothingIsStored) {
   const auto tokens = Iota(16);
   // Encode a valid block, then tamper with it in three ways.
   BlockCodec codec;
-  BlockHeader h;
-  h.model = model;
-  h.parent = kRootBlockHash;
-  h.hash = ComputeBlockHash(model, h.parent, tokens.data(), tokens.size());
-  h.shape = testing::ShapeOf(desc);
-  h.tokens = tokens;
+  BlockHeader h = FirstBlockHeader(desc, tokens);
   std::string raw(h.shape.RawBytes(16), '\x01');
   std::string blob;
   ASSERT_OK(codec.Encode(h, raw, EncodeOptions{}, &blob));
@@ -489,6 +495,97 @@ TEST_F(ServerTest, CorruptPutIsRejectedAndNothingIsStored) {
   ASSERT_OK(client.Get(model, h.hash, &back));
   EXPECT_EQ(back, blob);
   EXPECT_EQ(client.Match(model, {h.hash, BlockHash{5, 6}}).value(), 1u);
+}
+
+// Issue 12, item 2: a client with the token put a well-formed block (right
+// hash, valid checksum) whose K/V were garbage over a stored block, and a
+// forged logits record over a stored one. Blocks and records are now put
+// once: what is stored and sound is never replaced.
+TEST_F(ServerTest, AStoredBlockOrRecordIsNeverReplacedByAPut) {
+  RemoteClient client = Client();
+  const auto desc = TestModel();
+  const ModelId model = desc.Fingerprint().value();
+  const auto tokens = Iota(16);
+  BlockCodec codec;
+  BlockHeader h = FirstBlockHeader(desc, tokens);
+  std::string honest, poison;
+  ASSERT_OK(codec.Encode(h, std::string(h.shape.RawBytes(16), '\x01'), EncodeOptions{}, &honest));
+  ASSERT_OK(codec.Encode(h, std::string(h.shape.RawBytes(16), '\x7f'), EncodeOptions{}, &poison));
+  ASSERT_NE(honest, poison);
+
+  ASSERT_OK(client.Put(model, h.hash, honest));
+  ASSERT_OK(client.Put(model, h.hash, poison));  // accepted, and changes nothing
+  std::string back;
+  ASSERT_OK(client.Get(model, h.hash, &back));
+  EXPECT_EQ(back, honest) << "a put replaced a stored block";
+  EXPECT_EQ(server_->Stats().puts_already_stored, 1u);
+
+  LogitsKey key{model, h.hash, BlockHash{5, 6}};
+  std::vector<float> values(64, 0.25f), forged_values(64, 9.0f);
+  std::string record, forged;
+  EncodeLogitsRecord(key, values.data(), 64, &record);
+  EncodeLogitsRecord(key, forged_values.data(), 64, &forged);
+  ASSERT_OK(client.PutLogits(key, record));
+  ASSERT_OK(client.PutLogits(key, forged));
+  ASSERT_OK(client.GetLogits(key, &back));
+  EXPECT_EQ(back, record) << "a put replaced a stored logits record";
+  EXPECT_EQ(server_->Stats().puts_already_stored, 2u);
+}
+
+// Put once does not keep damage: a stored block that no longer reads back
+// sound is replaced by a sound put of the same key.
+TEST_F(ServerTest, ADamagedStoredBlockIsReplacedByASoundPut) {
+  RemoteClient client = Client();
+  const auto desc = TestModel();
+  const ModelId model = desc.Fingerprint().value();
+  const auto tokens = Iota(16);
+  BlockCodec codec;
+  BlockHeader h = FirstBlockHeader(desc, tokens);
+  std::string blob;
+  ASSERT_OK(codec.Encode(h, std::string(h.shape.RawBytes(16), '\x01'), EncodeOptions{}, &blob));
+  ASSERT_OK(client.Put(model, h.hash, blob));
+  std::string damaged = blob;
+  damaged[damaged.size() / 2] ^= 0x10;
+  ASSERT_OK(disk_->PutBlocks({{model, h.hash, disk_->GetMeta(model, h.hash).value(), damaged}},
+                             /*sync=*/false));
+  ASSERT_OK(client.Put(model, h.hash, blob));
+  std::string back;
+  ASSERT_OK(client.Get(model, h.hash, &back));
+  EXPECT_EQ(back, blob);
+  EXPECT_EQ(server_->Stats().puts_already_stored, 0u);
+}
+
+// Clients that only read hold the read token: they match and get, and every
+// put or registration is refused without closing the connection.
+TEST_F(ServerTest, TheReadTokenReadsButNeverWrites) {
+  server_.reset();
+  ServerOptions options;
+  options.read_token = "r3ad-only";
+  StartServer(0, options);
+  const auto desc = TestModel();
+  const ModelId model = desc.Fingerprint().value();
+  const auto tokens = Iota(16);
+  BlockCodec codec;
+  BlockHeader h = FirstBlockHeader(desc, tokens);
+  std::string blob;
+  ASSERT_OK(codec.Encode(h, std::string(h.shape.RawBytes(16), '\x01'), EncodeOptions{}, &blob));
+  ASSERT_OK(Client().Put(model, h.hash, blob));
+
+  RemoteClient reader = Client("r3ad-only");
+  std::string back;
+  ASSERT_OK(reader.Get(model, h.hash, &back));
+  EXPECT_EQ(back, blob);
+  const auto other = Iota(16, 100);
+  h.hash = ComputeBlockHash(model, h.parent, other.data(), other.size());
+  h.tokens = other;
+  ASSERT_OK(codec.Encode(h, std::string(h.shape.RawBytes(16), '\x02'), EncodeOptions{}, &blob));
+  Status refused = reader.Put(model, h.hash, blob);
+  EXPECT_TRUE(refused.IsNotSupported()) << refused.ToString();
+  EXPECT_NE(refused.ToString().find("may only read"), std::string::npos) << refused.ToString();
+  EXPECT_TRUE(disk_->GetMeta(model, h.hash).status().IsNotFound());
+  EXPECT_EQ(server_->Stats().puts_refused_read_only, 1u);
+  ASSERT_OK(reader.Get(model, ComputeBlockHash(model, kRootBlockHash, tokens.data(), 16), &back));
+  EXPECT_TRUE(Client("wrong").Stats().status().message().find("bad token") != std::string::npos);
 }
 
 TEST_F(ServerTest, ConnectionFloodIsBoundedAndServingContinues) {
