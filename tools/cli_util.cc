@@ -84,4 +84,11 @@ std::string ResolveStoreDir(const std::string& flag) {
 
 Result<std::string> ReadTextFile(const std::string& path) { return ReadFileToString(path); }
 
+Result<std::string> ReadTokenFile(const std::string& path) {
+  KVSTASH_ASSIGN_OR_RETURN(std::string token, ReadFileToString(path));
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+  if (token.empty()) return Status::InvalidArgument("token file " + path + " is empty");
+  return token;
+}
+
 }  // namespace kvstash::cli

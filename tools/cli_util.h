@@ -49,6 +49,10 @@ std::string ResolveStoreDir(const std::string& flag);
 
 // Reads a whole file, or fails with a message naming it.
 Result<std::string> ReadTextFile(const std::string& path);
+// A secret from a token file (--token-file, --read-token-file,
+// --remote-token-file): its text without the trailing newline.
+// InvalidArgument if it is empty.
+Result<std::string> ReadTokenFile(const std::string& path);
 
 }  // namespace kvstash::cli
 

@@ -9,6 +9,7 @@
 #include "engine/llama_model.h"
 #include "engine/tokenizer.h"
 #include "gc/managed_store.h"
+#include "gc/salvage.h"
 #include "gc/units.h"
 #include "tools/commands.h"
 #include "tools/model_flags.h"
@@ -67,7 +68,8 @@ int Run(const RunFlags& f) {
   if (!model.ok()) return Fail("run", model.status());
   ReportComputeChoice(**model);
 
-  ManagedStore managed;  // the store and, with --disk-budget, its collector
+  ManagedStore managed;     // the store and, with --disk-budget, its collector
+  std::string store_error;  // why this run stored nothing, for --json
   bool store_read_only = false;
   Store* store = nullptr;
   const std::string store_dir = f.no_store ? "" : ResolveStoreDir(f.store);
@@ -77,13 +79,9 @@ int Run(const RunFlags& f) {
     options.device = f.model_flags.device;
     options.remote = f.remote;
     if (!f.remote_token_file.empty()) {
-      auto token = ReadTextFile(f.remote_token_file);
-      if (!token.ok()) return Fail("run", token.status());
+      auto token = ReadTokenFile(f.remote_token_file);
+      if (!token.ok()) return Fail("run", token.status().WithContext("--remote-token-file"));
       options.remote_token = *token;
-      while (!options.remote_token.empty() &&
-             (options.remote_token.back() == '\n' || options.remote_token.back() == '\r')) {
-        options.remote_token.pop_back();
-      }
     }
     options.encode.codec = ParseCodec(f.codec).value();  // checked by the flag
     // One request and exit: copying blocks found on disk into device memory
@@ -99,22 +97,38 @@ int Run(const RunFlags& f) {
       options.disk_budget_bytes = *budget;
     }
     auto opened = OpenStoreWithGc(options);
-    if (!opened.ok() && opened.status().IsBusy()) {
+    if (!opened.ok() && (opened.status().IsBusy() || opened.status().IsResourceExhausted())) {
       // Another process (a run, `kvstash serve`) holds the store for
-      // writing. Reusing what it holds is still worth it: open it read-only
-      // and say that this run stores nothing, rather than fail.
+      // writing, or its disk is full. Reusing what it holds is still worth
+      // it: open it read-only and say that this run stores nothing, rather
+      // than fail.
       std::fprintf(stderr,
-                   "kvstash run: the store %s is in use by another process; using it "
-                   "read-only: this run reuses what is stored but stores nothing\n",
-                   store_dir.c_str());
+                   "kvstash run: the store %s %s; using it read-only: this run reuses what is "
+                   "stored but stores nothing\n",
+                   store_dir.c_str(),
+                   opened.status().IsBusy()
+                       ? "is in use by another process"
+                       : ("cannot be written (" + opened.status().message() + ")").c_str());
       options.read_only = true;
       options.disk_budget_bytes = 0;  // gc needs the write lock
       store_read_only = true;
       opened = OpenStoreWithGc(options);
     }
-    if (!opened.ok()) return Fail("run", opened.status());
-    managed = std::move(opened).value();
-    store = managed.store();
+    if (!opened.ok() && IsSalvageable(opened.status())) {
+      // RocksDB cannot open the store (a damaged MANIFEST, CURRENT or table
+      // file): this run's answer does not need it. Run cold, say how to get
+      // the store back, and leave it as it is for that.
+      store_error = opened.status().ToString();
+      std::fprintf(stderr,
+                   "kvstash run: the store %s is damaged (%s); running without it. "
+                   "`kvstash verify --repair --store %s` salvages its blocks into a new store\n",
+                   store_dir.c_str(), store_error.c_str(), store_dir.c_str());
+    } else if (!opened.ok()) {
+      return Fail("run", opened.status());
+    } else {
+      managed = std::move(opened).value();
+      store = managed.store();
+    }
   }
   EngineOptions engine_options;
   engine_options.context = f.context;
@@ -174,8 +188,14 @@ int Run(const RunFlags& f) {
     if (!pinned.ok()) return Fail("run", pinned.WithContext("--pin " + f.pin));
   }
   if (store) {
-    Status closed = managed.Close();  // flushes: what this run stored is durable
-    if (!closed.ok()) return Fail("run", closed);
+    // Flushes: what this run stored is durable. A store that cannot take it
+    // (a full disk) costs the next run a prefill, not this run its output.
+    Status closed = managed.Close();
+    if (!closed.ok()) {
+      store_error = closed.ToString();
+      std::fprintf(stderr, "kvstash run: warning: this run's KV was not stored: %s\n",
+                   store_error.c_str());
+    }
   }
   const PrefillStats& p = gen->prefill;
   const double decode_s = (gen->total_ms - gen->ttft_ms) / 1000;
@@ -209,6 +229,8 @@ int Run(const RunFlags& f) {
                                     ? static_cast<double>(gen->tokens.size() - 1) / decode_s
                                     : 0.0},
         {"blocks_stored", gen->inserted.blocks_added},
+        {"store_error",
+         store_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(store_error)},
         {"text", text},
         {"logprobs", logprobs},
     };

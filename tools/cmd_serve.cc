@@ -18,7 +18,7 @@ namespace kvstash::cli {
 namespace {
 
 struct ServeFlags {
-  std::string store, listen = "127.0.0.1:7420", token_file;
+  std::string store, listen = "127.0.0.1:7420", token_file, read_token_file;
   int threads = 2;
   size_t max_connections = 256;
   uint32_t max_frame_mib = 64;
@@ -52,12 +52,23 @@ int Serve(const ServeFlags& f) {
   options.max_frame_bytes = f.max_frame_mib << 20;
   options.idle_timeout = std::chrono::seconds(f.idle_timeout_s);
   if (!f.token_file.empty()) {
-    auto token = ReadFileToString(f.token_file);
-    if (!token.ok()) return Fail("serve", token.status());
+    auto token = ReadTokenFile(f.token_file);
+    if (!token.ok()) return Fail("serve", token.status().WithContext("--token-file"));
     options.token = *token;
-    while (!options.token.empty() &&
-           (options.token.back() == '\n' || options.token.back() == '\r')) {
-      options.token.pop_back();
+  }
+  if (!f.read_token_file.empty()) {
+    if (options.token.empty()) {
+      std::fprintf(stderr,
+                   "kvstash serve: --read-token-file needs --token-file (without a write token "
+                   "every client may write)\n");
+      return kExitUsage;
+    }
+    auto token = ReadTokenFile(f.read_token_file);
+    if (!token.ok()) return Fail("serve", token.status().WithContext("--read-token-file"));
+    options.read_token = *token;
+    if (options.read_token == options.token) {
+      std::fprintf(stderr, "kvstash serve: the read token must differ from the write token\n");
+      return kExitUsage;
     }
   }
 
@@ -129,7 +140,10 @@ void AddServeCommand(CLI::App& app, Action* action) {
   cmd->add_option("--listen", f->listen,
                   "HOST:PORT to listen on (anything but loopback is an explicit choice)")
       ->capture_default_str();
-  cmd->add_option("--token-file", f->token_file, "File holding the secret clients must present");
+  cmd->add_option("--token-file", f->token_file,
+                  "File holding the secret clients must present to read and write");
+  cmd->add_option("--read-token-file", f->read_token_file,
+                  "File holding a second secret that may only read (match, get), never put");
   cmd->add_option("--threads", f->threads, "I/O threads")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();

@@ -1,6 +1,8 @@
 // kvstash verify: reads every block of a store and checks it (checksum,
 // header against key and meta, parent present). Without --repair it works on
-// a live store through a read-only view; --repair needs the store to itself.
+// a live store through a read-only view; --repair needs the store to itself,
+// and salvages a store RocksDB cannot open (gc/salvage.h). --recompute also
+// runs the model on a sample of stored prompts (tools/verify_recompute.h).
 #include <unistd.h>
 
 #include <chrono>
@@ -10,9 +12,12 @@
 #include <nlohmann/json.hpp>
 
 #include "gc/disk_usage.h"
+#include "gc/salvage.h"
 #include "gc/verify.h"
 #include "store/disk_tier.h"
 #include "tools/commands.h"
+#include "tools/model_flags.h"
+#include "tools/verify_recompute.h"
 
 namespace kvstash::cli {
 
@@ -53,7 +58,10 @@ class ProgressBar {
   std::chrono::steady_clock::time_point last_{};
 };
 
-Result<std::unique_ptr<DiskTier>> OpenForRepair(const std::string& flag) {
+// Opens the store for --repair; a store RocksDB cannot open is salvaged
+// (sets `*salvaged` and fills `*salvage`).
+Result<std::unique_ptr<DiskTier>> OpenForRepair(const std::string& flag, bool* salvaged,
+                                                SalvageReport* salvage) {
   DiskTierOptions options;
   options.path = ResolveStoreDir(flag);
   if (options.path.empty()) return Status::InvalidArgument("--store none has nothing to verify");
@@ -66,7 +74,31 @@ Result<std::unique_ptr<DiskTier>> OpenForRepair(const std::string& flag) {
                         " is in use by another process; stop that process and run "
                         "verify --repair again (verify without --repair works on a live store)");
   }
+  if (!disk.ok() && IsSalvageable(disk.status())) {
+    // RocksDB cannot open it: build a new store from its blob files
+    // (gc/salvage.h), then verify and repair that.
+    std::fprintf(stderr, "kvstash verify: the store does not open (%s); salvaging its blocks\n",
+                 disk.status().ToString().c_str());
+    *salvaged = true;
+    return SalvageStore(options, salvage);
+  }
   return disk;
+}
+
+nlohmann::json SalvageJson(const SalvageReport& r) {
+  return {{"damaged_path", r.damaged_path}, {"files", r.files},
+          {"records", r.records},           {"blocks", r.blocks},
+          {"stored_bytes", r.stored_bytes}, {"bad_records", r.bad_records},
+          {"duplicates", r.duplicates}};
+}
+
+std::string SalvageSummary(const SalvageReport& r) {
+  return "salvaged " + std::to_string(r.blocks) + " blocks (" + HumanBytes(r.stored_bytes) +
+         ") from " + std::to_string(r.files) + " files into a new store (" +
+         std::to_string(r.bad_records) +
+         " damaged blobs skipped); models are registered again by their next run; the "
+         "damaged store is kept at " +
+         r.damaged_path + " (delete it when done)";
 }
 
 nlohmann::json ProblemJson(const BlockProblem& p) {
@@ -94,12 +126,83 @@ std::string Summary(const VerifyReport& r) {
 struct Flags {
   std::string store;
   bool repair = false, json = false;
+  // --recompute
+  bool recompute = false;
+  std::string model;
+  size_t sample = 8;
+  double tolerance = 0;
+  ModelFlags model_flags;
 };
 
+// Recomputes a sample of the model's stored chains (tools/verify_recompute.h)
+// and adds the blocks whose K/V differ to `report` as corrupt, so that
+// --repair deletes them and what was computed on top of them.
+Result<nlohmann::json> Recompute(DiskTier* disk, const LlamaModel& model, const Flags& f,
+                                 VerifyReport* report) {
+  KVSTASH_ASSIGN_OR_RETURN(ModelId id, FindStoredModel(disk, model));
+  RecomputeOptions options;
+  options.sample_chains = f.sample;
+  options.tolerance = f.tolerance;
+  KVSTASH_ASSIGN_OR_RETURN(RecomputeReport r, RecomputeStoredChains(disk, model, id, options));
+  char tolerance[32], largest[32];
+  std::snprintf(tolerance, sizeof(tolerance), "%.3g", r.tolerance);
+  std::snprintf(largest, sizeof(largest), "%.3g", r.largest_difference);
+  nlohmann::json wrong = nlohmann::json::array();
+  for (const RecomputedBlock& b : r.wrong) {
+    char difference[32];
+    std::snprintf(difference, sizeof(difference), "%.3g", b.difference);
+    BlockProblem p;
+    p.kind = BlockProblem::Kind::kCorrupt;
+    p.ref = BlockRef{id, b.hash};
+    p.parent = b.parent;
+    p.stored_bytes = b.stored_bytes;
+    p.detail = "K/V differ from the model's by " + std::string(difference) + " (tolerance " +
+               tolerance + ") at positions " + std::to_string(b.first_position) + ".." +
+               std::to_string(b.first_position + b.tokens);
+    report->problems.push_back(p);
+    ++report->corrupt;
+    wrong.push_back({{"hash", b.hash.ToHex()},
+                     {"first_position", b.first_position},
+                     {"tokens", b.tokens},
+                     {"difference", b.difference}});
+  }
+  return nlohmann::json{
+      {"model_id", id.ToHex()},
+      {"stored_chains", r.stored_chains},
+      {"chains", r.chains},
+      {"blocks", r.blocks},
+      {"tokens", r.tokens},
+      {"tolerance", r.tolerance},
+      {"largest_difference_within", r.largest_difference},
+      {"unreadable", r.unreadable},
+      {"wrong", wrong},
+      {"seconds", r.seconds},
+      {"summary", "recomputed " + std::to_string(r.chains) + " of " +
+                      std::to_string(r.stored_chains) + " chains (" + std::to_string(r.blocks) +
+                      " blocks, " + std::to_string(r.tokens) +
+                      " tokens): " + std::to_string(r.wrong.size()) +
+                      " differ (largest difference within tolerance " + largest + ", tolerance " +
+                      tolerance + ")"}};
+}
+
 int Verify(const Flags& f) {
+  // The model first: a bad --model fails before a long read of the store.
+  std::unique_ptr<LlamaModel> model;
+  if (f.recompute) {
+    if (f.model.empty())
+      return Fail("verify", Status::InvalidArgument("--recompute needs --model DIR"));
+    auto load = LoadOptionsFromFlags(f.model_flags);
+    if (!load.ok()) return Fail("verify", load.status());
+    auto loaded = LlamaModel::Load(f.model, *load);
+    if (!loaded.ok()) return Fail("verify", loaded.status());
+    model = std::move(loaded).value();
+  }
   // Measured before opening: a read-write open preallocates a new WAL file.
   const auto before = DiskUsageBytes(ResolveStoreDir(f.store));
-  auto disk = f.repair ? OpenForRepair(f.store) : OpenStoreReadOnly(f.store, "verify");
+  bool salvaged = false;
+  SalvageReport salvage;
+  auto disk =
+      f.repair ? OpenForRepair(f.store, &salvaged, &salvage) : OpenStoreReadOnly(f.store, "verify");
   if (!disk.ok()) return Fail("verify", disk.status());
   const std::string path = (*disk)->path();
 
@@ -109,6 +212,12 @@ int Verify(const Flags& f) {
   auto report = VerifyStore(disk->get(), options);
   bar.Clear();
   if (!report.ok()) return Fail("verify", report.status());
+  nlohmann::json recomputed;
+  if (model) {
+    auto r = Recompute(disk->get(), *model, f, &*report);
+    if (!r.ok()) return Fail("verify", r.status().WithContext("--recompute"));
+    recomputed = std::move(r).value();
+  }
 
   nlohmann::json out = {{"store", path},
                         {"models", report->models},
@@ -125,6 +234,8 @@ int Verify(const Flags& f) {
   nlohmann::json problems = nlohmann::json::array();
   for (const BlockProblem& p : report->problems) problems.push_back(ProblemJson(p));
   out["problems"] = problems;
+  if (model) out["recompute"] = recomputed;
+  if (salvaged) out["salvage"] = SalvageJson(salvage);
   if (!f.json) {
     for (size_t i = 0; i < report->problems.size() && i < kMaxProblemLines; ++i) {
       const BlockProblem& p = report->problems[i];
@@ -137,6 +248,8 @@ int Verify(const Flags& f) {
     }
   }
   std::string summary = "verify: " + Summary(*report);
+  if (model) summary += "; " + recomputed["summary"].get<std::string>();
+  if (salvaged) summary = "verify: " + SalvageSummary(salvage) + "\n" + summary;
 
   bool clean = report->clean();
   if (f.repair && !clean) {
@@ -161,7 +274,7 @@ int Verify(const Flags& f) {
                " -> " + HumanBytes(a);
     clean = true;
   }
-  out["repaired"] = f.repair && !report->clean();
+  out["repaired"] = f.repair && (!report->clean() || salvaged);
   if (f.json) {
     PrintJson(out);
     std::fprintf(stderr, "%s\n", summary.c_str());
@@ -184,6 +297,19 @@ void AddVerifyCommand(CLI::App& app, Action* action) {
                 "Delete corrupt and orphaned blocks and what hangs below them, keeping pinned "
                 "blocks that are not corrupt themselves (needs the store to itself)");
   cmd->add_flag("--json", flags->json, "Print one JSON document");
+  cmd->add_flag("--recompute", flags->recompute,
+                "Also run the model (--model) on a sample of stored prompts and compare the K/V "
+                "it computes with what is stored: finds K/V that is well-formed but wrong "
+                "(poisoned, or from a model that computes differently)");
+  cmd->add_option("--model", flags->model, "Model directory for --recompute");
+  cmd->add_option("--sample", flags->sample,
+                  "Stored prompts (chains of blocks) to recompute; 0: all")
+      ->capture_default_str();
+  cmd->add_option("--tolerance", flags->tolerance,
+                  "Largest relative difference of a block's K/V (default: 1e-3 for f32 compute, "
+                  "5e-2 for bf16)")
+      ->check(CLI::PositiveNumber);
+  AddModelFlags(cmd, &flags->model_flags);
   cmd->callback([flags, action] { *action = [flags] { return Verify(*flags); }; });
 }
 

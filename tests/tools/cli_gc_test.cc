@@ -4,9 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
+#include "serde/block_codec.h"
 #include "serde/block_hash.h"
 #include "store/disk_tier.h"
 #include "tests/test_util.h"
@@ -142,6 +144,167 @@ TEST_F(CliGcTest, VerifyFindsCorruptionAndAnOrphanAndRepairFixesBoth) {
   EXPECT_EQ(Reused(store.path(), 3), static_cast<int>(kPromptTokens));
   EXPECT_EQ(Reused(store.path(), 1), 5 * 64);
   EXPECT_EQ(Reused(store.path(), 2), 3 * 64);
+}
+
+// K/V that is well-formed but wrong (what a client with the write token of
+// `kvstash serve` could store): every checksum and hash holds, so plain verify
+// calls the store clean; --recompute runs the model again and finds the one
+// poisoned block, and --repair deletes it and what was computed on it.
+TEST_F(CliGcTest, RecomputeFindsWellFormedButWrongKv) {
+  TempDir store;
+  std::string model_hex;
+  for (int i = 0; i < 3; ++i) model_hex = Run(store.path(), i)["model_id"];
+  const std::string model_dir = dir_->Sub("tiny-f32");
+
+  auto healthy = RunKvstash(
+      {"verify", "--store", store.path(), "--recompute", "--model", model_dir, "--json"});
+  ASSERT_EQ(healthy.exit_code, 0) << healthy.err;
+  nlohmann::json h = healthy.Json();
+  EXPECT_TRUE(h["clean"].get<bool>());
+  EXPECT_EQ(h["recompute"]["model_id"], model_hex);
+  EXPECT_EQ(h["recompute"]["stored_chains"], 3);
+  EXPECT_EQ(h["recompute"]["chains"], 3);
+  EXPECT_EQ(h["recompute"]["blocks"], 30);
+  EXPECT_EQ(h["recompute"]["tokens"], 3 * kPromptTokens);
+  EXPECT_TRUE(h["recompute"]["wrong"].empty());
+  std::printf("recompute of a healthy f32 store: largest difference %.3g (tolerance %.3g)\n",
+              h["recompute"]["largest_difference_within"].get<double>(),
+              h["recompute"]["tolerance"].get<double>());
+  EXPECT_LT(h["recompute"]["largest_difference_within"].get<double>(), 1e-4);
+
+  // Poison prompt 1, block 4: layer 0's keys negated, then re-encoded, so
+  // the blob is as sound as any the store wrote.
+  const ModelId model = Hash128::FromHex(model_hex).value();
+  const BlockHash poisoned = Hashes(model_hex, 1)[4];
+  {
+    auto disk = DiskTier::Open(DiskTierOptions{store.path()});
+    ASSERT_OK(disk.status());
+    auto meta = (*disk)->GetMeta(model, poisoned);
+    ASSERT_OK(meta.status());
+    std::string blob;
+    ASSERT_OK((*disk)->GetBlob(model, poisoned, &blob));
+    BlockCodec codec;
+    auto header = ParseBlockHeader(blob);
+    ASSERT_OK(header.status());
+    std::string raw(header->raw_bytes, '\0');
+    ASSERT_OK(codec.Decode(blob, {{0, raw.data(), raw.size()}}).status());
+    const size_t layer_keys = raw.size() / header->shape.layers / 2;
+    for (size_t i = 3; i < layer_keys; i += 4) raw[i] ^= static_cast<char>(0x80);  // f32 signs
+    std::string forged;
+    ASSERT_OK(codec.Encode(*header, raw, EncodeOptions{header->codec, header->level}, &forged));
+    meta->stored_bytes = forged.size();
+    ASSERT_OK((*disk)->PutBlocks({{model, poisoned, *meta, forged}}, true));
+  }
+  auto plain = RunKvstash({"verify", "--store", store.path(), "--json"});
+  EXPECT_EQ(plain.exit_code, 0) << "the forgery is well-formed: " << plain.out;
+
+  auto found = RunKvstash(
+      {"verify", "--store", store.path(), "--recompute", "--model", model_dir, "--json"});
+  EXPECT_EQ(found.exit_code, 1) << found.err;
+  nlohmann::json f = found.Json();
+  EXPECT_FALSE(f["clean"].get<bool>());
+  ASSERT_EQ(f["recompute"]["wrong"].size(), 1u) << f.dump();
+  EXPECT_EQ(f["recompute"]["wrong"][0]["hash"], poisoned.ToHex());
+  EXPECT_EQ(f["recompute"]["wrong"][0]["first_position"], 4 * 64);
+  EXPECT_GT(f["recompute"]["wrong"][0]["difference"].get<double>(), 0.1);
+  auto text = RunKvstash({"verify", "--store", store.path(), "--recompute", "--model", model_dir});
+  EXPECT_EQ(text.exit_code, 1);
+  EXPECT_NE(text.out.find(poisoned.ToHex() + "  K/V differ from the model's by"), std::string::npos)
+      << text.out;
+  EXPECT_NE(text.out.find("1 differ"), std::string::npos) << text.out;
+
+  auto repair = RunKvstash({"verify", "--store", store.path(), "--recompute", "--model", model_dir,
+                            "--repair", "--json"});
+  ASSERT_EQ(repair.exit_code, 0) << repair.err;
+  EXPECT_EQ(repair.Json()["repair"]["blocks_deleted"], 6);  // block 4 and the 5 below it
+  EXPECT_EQ(RunKvstash({"verify", "--store", store.path(), "--recompute", "--model", model_dir,
+                        "--sample", "0"})
+                .exit_code,
+            0);
+  EXPECT_EQ(Reused(store.path(), 1), 4 * 64);
+  EXPECT_EQ(Reused(store.path(), 0), static_cast<int>(kPromptTokens));
+}
+
+// A model the store holds nothing of is named, with what it does hold.
+TEST_F(CliGcTest, RecomputeWithAnotherModelSaysWhatIsStored) {
+  TempDir store;
+  Run(store.path(), 0, "bf16");
+  auto r = RunKvstash(
+      {"verify", "--store", store.path(), "--recompute", "--model", dir_->Sub("tiny-f32")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("kvstash verify: NotFound: --recompute: the store holds no model that is "
+                       "this one as loaded"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("bf16"), std::string::npos) << r.err;
+  auto usage = RunKvstash({"verify", "--store", store.path(), "--recompute"});
+  EXPECT_NE(usage.exit_code, 0);
+  EXPECT_NE(usage.err.find("--recompute needs --model DIR"), std::string::npos) << usage.err;
+  // The bf16 model's own store checks out within bf16's tolerance.
+  auto bf16 = RunKvstash({"verify", "--store", store.path(), "--recompute", "--model",
+                          dir_->Sub("tiny-bf16"), "--json"});
+  ASSERT_EQ(bf16.exit_code, 0) << bf16.err << bf16.out;
+  std::printf("recompute of a bf16 store: largest difference %.3g (tolerance %.3g)\n",
+              bf16.Json()["recompute"]["largest_difference_within"].get<double>(),
+              bf16.Json()["recompute"]["tolerance"].get<double>());
+}
+
+// A store RocksDB cannot open (issue 12, item 6: every run exited 1, and
+// verify --repair repaired nothing). A run answers cold and names the command
+// that recovers; verify --repair salvages every block into a new store and
+// keeps the damaged one aside; runs then reuse everything again.
+TEST_F(CliGcTest, DamagedStoreRunsColdAndRepairSalvagesItsBlocks) {
+  for (const std::string damage : {"CURRENT", "MANIFEST"}) {
+    SCOPED_TRACE(damage);
+    TempDir root;
+    const std::string store = root.Sub("store");
+    std::vector<nlohmann::json> first;
+    for (int i = 0; i < 3; ++i) first.push_back(Run(store, i));
+    for (const auto& entry : std::filesystem::directory_iterator(store)) {
+      const std::string name = entry.path().filename().string();
+      if (name.rfind(damage, 0) != 0) continue;
+      std::string bytes;
+      {
+        std::ifstream in(entry.path(), std::ios::binary);
+        bytes.assign(std::istreambuf_iterator<char>(in), {});
+      }
+      // CURRENT: a name that is no file; MANIFEST: its middle zeroed.
+      if (damage == "CURRENT") {
+        bytes = "garbage";
+      } else {
+        std::fill(bytes.begin() + bytes.size() / 3, bytes.end(), '\0');
+      }
+      std::ofstream(entry.path(), std::ios::binary | std::ios::trunc) << bytes;
+    }
+
+    const std::string ids = dir_->Sub("ids-0.txt");
+    auto cold =
+        RunKvstash({"run", "--model", dir_->Sub("tiny-f32"), "--store", store, "--prompt-ids", ids,
+                    "--no-bos", "--max-new-tokens", "1", "--json", "--threads", "2"});
+    ASSERT_EQ(cold.exit_code, 0) << cold.err;
+    EXPECT_NE(cold.err.find("is damaged"), std::string::npos) << cold.err;
+    EXPECT_NE(cold.err.find("`kvstash verify --repair --store " + store + "` salvages"),
+              std::string::npos)
+        << cold.err;
+    nlohmann::json c = cold.Json();
+    EXPECT_EQ(c["reused_tokens"], 0);
+    EXPECT_EQ(c["tokens"], first[0]["tokens"]);
+    EXPECT_FALSE(c["store_error"].is_null());
+
+    auto repair = RunKvstash({"verify", "--store", store, "--repair", "--json"});
+    ASSERT_EQ(repair.exit_code, 0) << repair.err << repair.out;
+    nlohmann::json r = repair.Json();
+    EXPECT_TRUE(r["repaired"].get<bool>());
+    EXPECT_EQ(r["salvage"]["blocks"], 30) << r.dump();
+    EXPECT_TRUE(std::filesystem::exists(r["salvage"]["damaged_path"].get<std::string>()));
+    EXPECT_NE(repair.err.find("salvaged 30 blocks"), std::string::npos) << repair.err;
+    EXPECT_EQ(RunKvstash({"verify", "--store", store}).exit_code, 0);
+    for (int i = 0; i < 3; ++i) {
+      nlohmann::json warm = Run(store, i);
+      EXPECT_EQ(warm["reused_tokens"], kPromptTokens) << i;
+      EXPECT_EQ(warm["tokens"], first[i]["tokens"]) << i;
+    }
+  }
 }
 
 TEST_F(CliGcTest, DryRunListsWhatWouldGoAndChangesNothing) {

@@ -2,9 +2,11 @@
 // same next-token distribution and the same greedy tokens as a cold prefill.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 
@@ -299,6 +301,57 @@ TEST_F(CliRunTest, ARunOnAStoreHeldByAnotherProcessUsesItReadOnly) {
   EXPECT_EQ(j["reused_tokens"], j["prompt_tokens"]);
   EXPECT_EQ(j["tokens"], first.Json()["tokens"]);
   EXPECT_EQ(j["blocks_stored"], 0);
+}
+
+// Issue 12, item 1, on a real full disk: a small tmpfs (mounting needs root;
+// skipped without it). Runs never abort (RocksDB's info LOG and its WAL
+// writer did), reads keep working, and a run whose KV cannot be stored still
+// prints its output.
+TEST_F(CliRunTest, AFullDiskNeverAbortsARunAndReadsKeepWorking) {
+  TempDir dir;
+  const std::string mnt = dir.Sub("mnt");
+  ASSERT_EQ(mkdir(mnt.c_str(), 0755), 0);
+  if (std::system(("mount -t tmpfs -o size=4m tmpfs " + mnt + " 2>/dev/null").c_str()) != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs here (needs root)";
+  }
+  struct Unmount {
+    std::string path;
+    ~Unmount() { (void)std::system(("umount " + path).c_str()); }
+  } unmount{mnt};
+  const std::string store = mnt + "/store";
+  auto cold_f32 = Run("f32", "");
+  auto cold_bf16 = Run("bf16", "");
+  ASSERT_EQ(cold_f32.exit_code, 0) << cold_f32.err;
+  ASSERT_EQ(cold_bf16.exit_code, 0) << cold_bf16.err;
+  auto first = Run("f32", store);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+
+  // Fill the rest of the disk but a few KiB: enough to open, not to store.
+  {
+    std::ofstream filler(mnt + "/filler", std::ios::binary);
+    std::string chunk(4096, 'x');
+    while (filler.write(chunk.data(), chunk.size())) {
+    }
+  }
+  (void)std::system(("truncate -s -16K " + mnt + "/filler").c_str());
+
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    auto reread = Run("f32", store);
+    ASSERT_EQ(reread.exit_code, 0) << reread.err;
+    EXPECT_EQ(reread.Json()["reused_tokens"], reread.Json()["prompt_tokens"]) << reread.err;
+    EXPECT_EQ(reread.Json()["tokens"], cold_f32.Json()["tokens"]);
+
+    auto fresh = Run("bf16", store);  // another model: its KV must be written
+    ASSERT_EQ(fresh.exit_code, 0) << fresh.err;
+    EXPECT_EQ(fresh.Json()["tokens"], cold_bf16.Json()["tokens"]);
+    const bool said = fresh.err.find("cannot be written") != std::string::npos ||
+                      fresh.err.find("was not stored") != std::string::npos;
+    EXPECT_TRUE(said || fresh.Json()["reused_tokens"] == fresh.Json()["prompt_tokens"])
+        << "a run on a full disk neither stored its KV nor said why: " << fresh.err;
+  }
+  auto verify = RunKvstash({"verify", "--store", store, "--json"});
+  EXPECT_EQ(verify.exit_code, 0) << verify.err << verify.out;
 }
 
 TEST_F(CliRunTest, TwoProcessesWithSeparateStoresShareOneServer) {
