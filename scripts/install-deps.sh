@@ -16,6 +16,8 @@ packages=(
   libutf8proc-dev       # NFC normalization for tokenizers that declare it
   libcli11-dev          # the kvstash command line
   zstd                  # `zstd -b` baselines in benchmarks
+  clang libclang-rt-dev # libFuzzer targets (fuzz/): scripts/test.sh's short run, scripts/fuzz.sh
+  llvm-14               # llvm-symbolizer: sanitizer reports with file:line
   "$@"
 )
 
