@@ -42,7 +42,10 @@ CollectorOptions CollectorOptionsFor(const StoreOptions& options) {
 }
 
 Result<ManagedStore> OpenStoreWithGc(const StoreOptions& options) {
-  KVSTASH_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(options));
+  StoreOptions store_options = options;  // the gc settings are the collector's
+  store_options.disk_budget_bytes = 0;
+  store_options.max_idle = std::chrono::seconds(0);
+  KVSTASH_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(store_options));
   const bool wanted = options.disk_budget_bytes > 0 || options.max_idle.count() > 0;
   if (!wanted || options.read_only || store->disk() == nullptr) {
     return ManagedStore(std::move(store), nullptr);

@@ -63,6 +63,14 @@ Store::Store(const StoreOptions& options, c10::Device device)
       decoders_(std::make_unique<DecoderPool>()) {}
 
 Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
+  if (options.disk_budget_bytes > 0 || options.max_idle.count() > 0) {
+    // gc sits above store: silently ignoring them would leave a store with
+    // no collector that its user believes bounded.
+    return Status::InvalidArgument(
+        "StoreOptions::disk_budget_bytes and max_idle need a background collector, which "
+        "Store::Open does not start: open the store with OpenStoreWithGc "
+        "(gc/managed_store.h)");
+  }
   KVSTASH_ASSIGN_OR_RETURN(c10::Device device, ResolveDevice(options.device));
   std::unique_ptr<Store> store(new Store(options, device));
   if (!options.path.empty()) {

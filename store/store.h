@@ -137,7 +137,8 @@ class Store {
  public:
   // Opens (creating if needed) the store. Busy if another process holds it
   // read-write; ResourceExhausted if its disk is full (a read-only open
-  // still works); IOError/Corruption from RocksDB otherwise.
+  // still works); IOError/Corruption from RocksDB otherwise. InvalidArgument
+  // for disk_budget_bytes or max_idle, which only OpenStoreWithGc honours.
   static Result<std::unique_ptr<Store>> Open(const StoreOptions& options);
   // Closes (flushing) if Close() was not called; errors are logged.
   ~Store();

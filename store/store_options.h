@@ -86,8 +86,9 @@ struct StoreOptions {
   std::string remote_token;
 
   // Background gc of the disk tier. Store::Open itself never starts it (gc
-  // sits above store); OpenStoreWithGc (gc/managed_store.h) does, for a
-  // read-write store with a disk tier, when either limit below is set.
+  // sits above store) and refuses these limits (InvalidArgument);
+  // OpenStoreWithGc (gc/managed_store.h) starts it, for a read-write store
+  // with a disk tier, when either limit below is set.
   // Pinned prefixes (Store::Pin) are never collected.
   // Keep the blocks' stored bytes at or under this. 0: no budget. Default: 0.
   uint64_t disk_budget_bytes = 0;

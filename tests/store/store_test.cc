@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <new>
 #include <thread>
@@ -426,6 +427,27 @@ TEST(StoreTest, SecondReadWriteOpenIsBusyAndReadOnlyWorks) {
   ASSERT_OK(loaded.status());
   EXPECT_EQ(loaded->tokens, 32u);
   EXPECT_TRUE((*reader)->Insert(model, tokens, dst).status().IsNotSupported());
+}
+
+// Issue 13: Store::Open never runs the background collector, so a library
+// user who set a disk budget or an idle limit got no gc and no error. They
+// are refused, naming what honours them (OpenStoreWithGc, gc/managed_store.h).
+TEST(StoreTest, GcOptionsAreRefusedByStoreOpen) {
+  TempDir dir;
+  StoreOptions options;
+  options.path = dir.path();
+  options.device = "cpu";
+  options.disk_budget_bytes = 1 << 20;
+  auto budget = Store::Open(options);
+  ASSERT_FALSE(budget.ok());
+  EXPECT_TRUE(budget.status().IsInvalidArgument()) << budget.status().ToString();
+  EXPECT_NE(budget.status().message().find("OpenStoreWithGc"), std::string::npos)
+      << budget.status().ToString();
+  options.disk_budget_bytes = 0;
+  options.max_idle = std::chrono::seconds(60);
+  EXPECT_TRUE(Store::Open(options).status().IsInvalidArgument());
+  options.max_idle = std::chrono::seconds(0);
+  ASSERT_OK(Store::Open(options).status());
 }
 
 TEST(StoreTest, ViewOfTheWrongShapeIsRejectedWithBothValues) {
