@@ -1,7 +1,10 @@
 // `kvstash run` across processes: a warm start in a new process gives the
 // same next-token distribution and the same greedy tokens as a cold prefill.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -395,6 +398,65 @@ TEST_F(CliRunTest, TwoProcessesWithSeparateStoresShareOneServer) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   auto offline = Run("f32", store_b.path());
   EXPECT_EQ(offline.Json()["reused_from"]["disk"], jb["prompt_tokens"]);
+}
+
+// Whether something accepts TCP connections on 127.0.0.1:port.
+bool Accepts(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return ok;
+}
+
+// serve --read-token-file: clients holding the read token reuse what the
+// server holds and store nothing there; the write token fills it.
+TEST_F(CliRunTest, AReadTokenClientReusesButNeverWrites) {
+  TempDir server_store, tokens;
+  const std::string write_token = tokens.Sub("write"), read_token = tokens.Sub("read");
+  std::ofstream(write_token) << "w-secret\n";
+  std::ofstream(read_token) << "r-secret\n";
+  auto no_write = RunKvstash({"serve", "--store", server_store.path(), "--read-token-file",
+                              read_token, "--listen", "127.0.0.1:0"});
+  EXPECT_EQ(no_write.exit_code, 2);
+  EXPECT_NE(no_write.err.find("--read-token-file needs --token-file"), std::string::npos)
+      << no_write.err;
+  auto same = RunKvstash({"serve", "--store", server_store.path(), "--token-file", write_token,
+                          "--read-token-file", write_token, "--listen", "127.0.0.1:0"});
+  EXPECT_EQ(same.exit_code, 2);
+  EXPECT_NE(same.err.find("must differ"), std::string::npos) << same.err;
+
+  const int port = 20000 + static_cast<int>((getpid() + 7919) % 20000);
+  const std::string listen = "127.0.0.1:" + std::to_string(port);
+  pid_t server = fork();
+  ASSERT_GE(server, 0);
+  if (server == 0) {
+    execl(KVSTASH_BINARY, KVSTASH_BINARY, "serve", "--store", server_store.path().c_str(),
+          "--listen", listen.c_str(), "--token-file", write_token.c_str(), "--read-token-file",
+          read_token.c_str(), nullptr);
+    _exit(127);
+  }
+  auto remote_run = [&](const std::string& token_file) {
+    return Run("f32", "none", {"--remote", listen, "--remote-token-file", token_file});
+  };
+  for (int i = 0; i < 100 && !Accepts(port); ++i) usleep(100000);
+  auto cold = Run("f32", "");
+  auto reader = remote_run(read_token);
+  ASSERT_EQ(reader.exit_code, 0) << reader.err;
+  EXPECT_EQ(reader.Json()["reused_tokens"], 0) << "a read-token client stored blocks";
+  auto writer = remote_run(write_token);
+  ASSERT_EQ(writer.exit_code, 0) << writer.err;
+  auto again = remote_run(read_token);
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.Json()["reused_from"]["remote"], again.Json()["prompt_tokens"]);
+  EXPECT_EQ(again.Json()["tokens"], cold.Json()["tokens"]);
+  kill(server, SIGTERM);
+  int status = 0;
+  waitpid(server, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
 }  // namespace
