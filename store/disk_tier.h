@@ -68,7 +68,7 @@ struct DiskTierOptions {
   uint64_t read_cache_bytes = 64ull << 20;
   // Test seam: file operations fail as this injector decides
   // (store/fault_injection.h). Default: null (no faults).
-  std::shared_ptr<FaultInjector> fault_injector;
+  std::shared_ptr<FaultInjector> fault_injector{};
 };
 
 struct DiskBlockWrite {
@@ -120,7 +120,7 @@ struct DiskTierSizes {
 // wrote the store (value of "stats/counters" in the default family; format
 // in docs/format.md, section 5.1). Counts since the last Flush()/Close() of
 // a session that died are lost.
-inline constexpr uint8_t kDiskCountersVersion = 1;
+inline constexpr uint8_t kDiskCountersVersion = 2;
 struct DiskCounters {
   uint64_t hit_tokens_device = 0;
   uint64_t hit_tokens_disk = 0;
@@ -130,6 +130,9 @@ struct DiskCounters {
   uint64_t corrupt_blocks = 0;
   uint64_t loads = 0;  // Store::Load() calls
   uint64_t hit_tokens_remote = 0;
+  // Since version 2 (zero in version 1 records):
+  uint64_t remote_puts = 0;        // blocks the background writer put to a peer
+  uint64_t remote_put_errors = 0;  // of them, puts that failed (the peer down, refusing)
 
   DiskCounters& operator+=(const DiskCounters& d);
   bool IsZero() const;
