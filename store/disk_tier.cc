@@ -796,7 +796,14 @@ constexpr uint64_t DiskCounters::*kCounterFields[] = {
     &DiskCounters::corrupt_blocks,
     &DiskCounters::loads,
     &DiskCounters::hit_tokens_remote,
+    // version 2
+    &DiskCounters::remote_puts,
+    &DiskCounters::remote_put_errors,
 };
+// How many of the fields each version holds (index: version).
+constexpr size_t kCounterFieldsOfVersion[] = {0, 8, 10};
+static_assert(std::size(kCounterFieldsOfVersion) == kDiskCountersVersion + 1);
+static_assert(kCounterFieldsOfVersion[kDiskCountersVersion] == std::size(kCounterFields));
 
 }  // namespace
 
@@ -832,8 +839,8 @@ Result<DiskCounters> DiskCounters::Decode(std::string_view bytes) {
                                 std::to_string(kDiskCountersVersion) + ")");
   }
   DiskCounters c;
-  for (auto field : kCounterFields) {
-    if (!in.Read64(&(c.*field))) return Status::Corruption("store counters: truncated");
+  for (size_t i = 0; i < kCounterFieldsOfVersion[version]; ++i) {
+    if (!in.Read64(&(c.*kCounterFields[i]))) return Status::Corruption("store counters: truncated");
   }
   if (in.remaining() != 0) {
     return Status::Corruption("store counters: " + std::to_string(in.remaining()) +

@@ -612,6 +612,8 @@ void Store::PersistCounters() {
   delta.corrupt_blocks = now.corrupt_blocks - persisted_.corrupt_blocks;
   delta.loads = now.loads - persisted_.loads;
   delta.hit_tokens_remote = now.hit_tokens_remote - persisted_.hit_tokens_remote;
+  delta.remote_puts = now.remote_puts - persisted_.remote_puts;
+  delta.remote_put_errors = now.remote_put_errors - persisted_.remote_put_errors;
   if (delta.IsZero()) return;
   // Statistics only: a failure must not turn into a failed Flush(), which
   // callers read as "not durable". The delta is kept for the next try.
@@ -668,6 +670,8 @@ StoreStats Store::Stats() const {
     st.disk_blocks_written = writer_->blocks_written();
     st.disk_bytes_written = writer_->bytes_written();
     st.disk_write_errors = writer_->write_errors();
+    st.remote_puts = writer_->remote_puts();
+    st.remote_put_errors = writer_->remote_put_errors();
     std::lock_guard<std::mutex> lock(pending_mu_);
     st.disk_blocks_dropped = blocks_dropped_;
     st.failed_write_blocks = failed_writes_.size();

@@ -130,7 +130,9 @@ struct StoreStats {
   uint64_t failed_write_blocks = 0;  // held in memory until a Flush() writes them
   uint64_t disk_blocks_dropped = 0;  // failed writes dropped: more than the budget waited
   uint64_t pending_write_bytes = 0;
-  uint64_t loads = 0;  // Load() calls
+  uint64_t loads = 0;              // Load() calls
+  uint64_t remote_puts = 0;        // blocks the background writer put to the peer
+  uint64_t remote_put_errors = 0;  // puts to the peer that failed (down, refused)
 };
 
 class Store {

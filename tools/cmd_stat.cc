@@ -82,7 +82,9 @@ nlohmann::json ToJson(const std::string& dir, const Totals& t, const DiskTierSiz
                      {"hit_token_ratio", HitRatio(c)},
                      {"blocks_inserted", c.blocks_inserted},
                      {"hash_collisions", c.hash_collisions},
-                     {"corrupt_blocks", c.corrupt_blocks}};
+                     {"corrupt_blocks", c.corrupt_blocks},
+                     {"remote_puts", c.remote_puts},
+                     {"remote_put_errors", c.remote_put_errors}};
   } else {
     j["counters"] = nullptr;
     j["counters_error"] = counters.status().ToString();
@@ -124,6 +126,10 @@ void PrintHuman(const std::string& dir, const Totals& t, const DiskTierSizes& z,
       100 * HitRatio(c));
   std::printf("inserted     %llu blocks; %llu hash collisions; %llu corrupt blocks dropped\n",
               u(c.blocks_inserted), u(c.hash_collisions), u(c.corrupt_blocks));
+  if (c.remote_puts + c.remote_put_errors > 0) {
+    std::printf("peer puts    %llu blocks sent, %llu failed\n", u(c.remote_puts),
+                u(c.remote_put_errors));
+  }
 }
 
 }  // namespace

@@ -33,6 +33,8 @@ DiskCounters Sample() {
   c.corrupt_blocks = 6;
   c.loads = 0x0102030405060708ull;
   c.hit_tokens_remote = 9;
+  c.remote_puts = 10;
+  c.remote_put_errors = 11;
   return c;
 }
 
@@ -45,6 +47,8 @@ void ExpectEqual(const DiskCounters& a, const DiskCounters& b) {
   EXPECT_EQ(a.corrupt_blocks, b.corrupt_blocks);
   EXPECT_EQ(a.loads, b.loads);
   EXPECT_EQ(a.hit_tokens_remote, b.hit_tokens_remote);
+  EXPECT_EQ(a.remote_puts, b.remote_puts);
+  EXPECT_EQ(a.remote_put_errors, b.remote_put_errors);
 }
 
 std::unique_ptr<DiskTier> OpenDisk(const std::string& path, bool read_only = false) {
@@ -58,31 +62,46 @@ std::unique_ptr<DiskTier> OpenDisk(const std::string& path, bool read_only = fal
 
 TEST(CountersRecordTest, GoldenBytes) {
   const std::string bytes = Sample().Encode();
-  ASSERT_EQ(bytes.size(), 65u);                                          // version + 8 x u64
-  EXPECT_EQ(bytes[0], 1);                                                // version
+  ASSERT_EQ(bytes.size(), 81u);                                          // version + 10 x u64
+  EXPECT_EQ(bytes[0], 2);                                                // version
   EXPECT_EQ(bytes.substr(1, 8), std::string("\x01\0\0\0\0\0\0\0", 8));   // hit_tokens_device
   EXPECT_EQ(bytes.substr(41, 8), std::string("\x06\0\0\0\0\0\0\0", 8));  // corrupt_blocks
   EXPECT_EQ(bytes.substr(49, 8), std::string("\x08\x07\x06\x05\x04\x03\x02\x01", 8));  // loads
   EXPECT_EQ(bytes.substr(57, 8), std::string("\x09\0\0\0\0\0\0\0", 8));  // hit_tokens_remote
+  EXPECT_EQ(bytes.substr(65, 8), std::string("\x0a\0\0\0\0\0\0\0", 8));  // remote_puts
+  EXPECT_EQ(bytes.substr(73, 8), std::string("\x0b\0\0\0\0\0\0\0", 8));  // remote_put_errors
   auto decoded = DiskCounters::Decode(bytes);
   ASSERT_OK(decoded.status());
   ExpectEqual(*decoded, Sample());
 }
 
+// Stores written before the remote put counts (version 1: 8 counters) read
+// with those two at zero.
+TEST(CountersRecordTest, Version1RecordsStillRead) {
+  std::string v1 = Sample().Encode().substr(0, 65);
+  v1[0] = 1;
+  auto decoded = DiskCounters::Decode(v1);
+  ASSERT_OK(decoded.status());
+  DiskCounters expected = Sample();
+  expected.remote_puts = expected.remote_put_errors = 0;
+  ExpectEqual(*decoded, expected);
+  EXPECT_TRUE(DiskCounters::Decode(v1 + std::string(16, '\0')).status().IsCorruption());
+}
+
 TEST(CountersRecordTest, BadRecordsAreRejectedByName) {
   const std::string good = Sample().Encode();
-  auto truncated = DiskCounters::Decode(good.substr(0, 64));
+  auto truncated = DiskCounters::Decode(good.substr(0, 80));
   EXPECT_TRUE(truncated.status().IsCorruption());
   EXPECT_NE(truncated.status().message().find("truncated"), std::string::npos);
   auto trailing = DiskCounters::Decode(good + "x");
   EXPECT_TRUE(trailing.status().IsCorruption());
   EXPECT_NE(trailing.status().message().find("trailing"), std::string::npos);
   EXPECT_TRUE(DiskCounters::Decode("").status().IsCorruption());
-  std::string v0 = good, v2 = good;
+  std::string v0 = good, v3 = good;
   v0[0] = 0;
-  v2[0] = 2;
+  v3[0] = 3;
   EXPECT_TRUE(DiskCounters::Decode(v0).status().IsCorruption());
-  auto newer = DiskCounters::Decode(v2);
+  auto newer = DiskCounters::Decode(v3);
   EXPECT_TRUE(newer.status().IsNotSupported()) << newer.status().ToString();
 }
 
@@ -201,6 +220,35 @@ TEST(StoreCountersTest, SessionsAddUpAcrossCloseAndReopen) {
   EXPECT_EQ(total->corrupt_blocks, 0u);
 }
 
+// Issue 13: the background writer counted puts to the peer and their
+// failures, but no stats showed them, so a peer that refused every put went
+// unnoticed. Stats() has them, and Flush() persists them for `kvstash stat`.
+TEST(StoreCountersTest, FailedRemotePutsAreCountedAndPersisted) {
+  TempDir dir;
+  const auto desc = TestModel();
+  const auto tokens = Iota(32);
+  StoreOptions options;
+  options.path = dir.path();
+  options.device = "cpu";
+  options.remote = "127.0.0.1:1";  // nothing listens there
+  {
+    auto store = Store::Open(options);
+    ASSERT_OK(store.status());
+    auto model = (*store)->RegisterModel(desc).value();
+    ASSERT_OK((*store)->Insert(model, tokens, MakeKv(desc, tokens, 32)).status());
+    ASSERT_OK((*store)->Flush());  // a peer that is down does not fail it
+    const StoreStats stats = (*store)->Stats();
+    EXPECT_EQ(stats.remote_puts, 0u);
+    EXPECT_EQ(stats.remote_put_errors, 2u);  // two blocks of 16
+    ASSERT_OK((*store)->Close());
+  }
+  auto disk = OpenDisk(dir.path(), /*read_only=*/true);
+  ASSERT_NE(disk, nullptr);
+  auto persisted = disk->GetCounters();
+  ASSERT_OK(persisted.status());
+  EXPECT_EQ(persisted->remote_put_errors, 2u);
+}
+
 TEST(StoreCountersTest, ConcurrentFlushesCountEachLoadOnce) {
   TempDir dir;
   const auto desc = TestModel();
@@ -246,7 +294,7 @@ TEST(StoreCountersTest, UnreadableRecordIsLeftAloneAndDoesNotFailFlush) {
   const auto tokens = Iota(16);
   { ASSERT_NE(OpenDisk(dir.path()), nullptr); }
   std::string newer = Sample().Encode();
-  newer[0] = 2;
+  newer[0] = kDiskCountersVersion + 1;
   PutRawCounters(dir.path(), newer);
   {
     auto store = OpenCpuStore(dir.path());
