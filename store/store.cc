@@ -206,6 +206,11 @@ void Store::BestChild(const ModelId& model, const BlockHash& parent, const int32
 
 Result<PrefixMatch> Store::Match(const ModelId& model, const std::vector<int32_t>& tokens) {
   KVSTASH_ASSIGN_OR_RETURN(ModelInfo info, Info(model));
+  return MatchOf(model, info, tokens);
+}
+
+Result<PrefixMatch> Store::MatchOf(const ModelId& model, const ModelInfo& info,
+                                   const std::vector<int32_t>& tokens) {
   const size_t block_tokens = info.block_tokens;
   PrefixMatch match;
   BlockHash parent = kRootBlockHash;

@@ -245,6 +245,9 @@ class Store {
 
   static ModelInfo ModelInfoOf(const ModelDescription& description);
   Result<ModelInfo> Info(const ModelId& model);
+  // Match() for a model whose info the caller already has (Load).
+  Result<PrefixMatch> MatchOf(const ModelId& model, const ModelInfo& info,
+                              const std::vector<int32_t>& tokens);
   BlockHash HashBlock(const ModelId& model, const BlockHash& parent, const int32_t* tokens,
                       size_t n) const;
   // Best continuation of `parent` among stored blocks: the one sharing the

@@ -155,7 +155,7 @@ size_t Store::LoadThreads() const {
 Result<LoadResult> Store::Load(const ModelId& model, const std::vector<int32_t>& tokens,
                                const KvCacheView& view) {
   KVSTASH_ASSIGN_OR_RETURN(ModelInfo info, Info(model));
-  KVSTASH_ASSIGN_OR_RETURN(PrefixMatch match, Match(model, tokens));
+  KVSTASH_ASSIGN_OR_RETURN(PrefixMatch match, MatchOf(model, info, tokens));
   ++counters_.loads;
   LoadResult result;
   if (match.tokens == 0) {
