@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <string>
 #include <vector>
 
 #include "gc/block_graph.h"
@@ -167,7 +168,12 @@ class Salvager {
 
 }  // namespace
 
-bool IsSalvageable(const Status& status) { return status.IsCorruption() || status.IsIOError(); }
+bool IsSalvageable(const Status& status) {
+  // Not every IOError: a store that cannot be read for its permissions or a
+  // failing device is not damaged, and moving it aside would not help.
+  return status.IsCorruption() ||
+         (status.IsIOError() && status.message().find("No such file") != std::string::npos);
+}
 
 Result<std::unique_ptr<DiskTier>> SalvageStore(const DiskTierOptions& options,
                                                SalvageReport* report) {

@@ -51,8 +51,8 @@ Result<std::unique_ptr<DiskTier>> SalvageStore(const DiskTierOptions& options,
                                                SalvageReport* report);
 
 // Whether an open that failed with `status` is damage that SalvageStore may
-// get past (Corruption, or a file the store lists but cannot read), rather
-// than a lock held, a full disk or a missing store.
+// get past (Corruption, or a file the store lists that is gone), rather than
+// a lock held, a full disk, a permission or a failing device.
 bool IsSalvageable(const Status& status);
 
 }  // namespace kvstash
