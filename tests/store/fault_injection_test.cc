@@ -69,6 +69,14 @@ class FaultInjectionTest : public ::testing::Test {
     return loaded->tokens;
   }
 
+  // The faults cleared, the store opened again: what LoadedEqual loads.
+  size_t LoadedAfterReopen(const std::vector<int32_t>& tokens, uint64_t seed) {
+    faults_->Clear();
+    auto store = Open(0);
+    EXPECT_NE(store, nullptr);
+    return store ? LoadedEqual(store.get(), tokens, seed) : 0;
+  }
+
   TempDir dir_;
   std::string path_ = dir_.Sub("store");
   const ModelDescription desc_ = TestModel();
@@ -100,10 +108,7 @@ TEST_F(FaultInjectionTest, AFullDiskUnderTheInfoLogDoesNotStopTheStore) {
     ASSERT_OK(store->Close());
   }
   EXPECT_GT(faults_->injected(), 0u) << "the test never reached the info LOG";
-  faults_->Clear();
-  auto store = Open(0);
-  ASSERT_NE(store, nullptr);
-  EXPECT_EQ(LoadedEqual(store.get(), tokens, 1), 64u);
+  EXPECT_EQ(LoadedAfterReopen(tokens, 1), 64u);
 }
 
 // Issue 12, item 1: a store on a full disk cannot be opened for writing (a
@@ -231,10 +236,7 @@ TEST_F(FaultInjectionTest, AShortBlobFileWriteLosesNothingAcknowledged) {
     (void)store->Close();  // may report the failed memtable flush
   }
   EXPECT_GT(faults_->injected(), 0u) << "Close() wrote no blob file";
-  faults_->Clear();
-  auto store = Open(0);
-  ASSERT_NE(store, nullptr);
-  EXPECT_EQ(LoadedEqual(store.get(), tokens, 3), 96u);
+  EXPECT_EQ(LoadedAfterReopen(tokens, 3), 96u);
 }
 
 // An I/O error reading a blob is a miss for that request, never a reason to
@@ -277,10 +279,7 @@ TEST_F(FaultInjectionTest, AManifestThatCannotBeWrittenLosesNothingAcknowledged)
         ScriptedFaults::kWrites, Fault::kIOError);
     (void)store->Close();  // may report the failed memtable flush
   }
-  faults_->Clear();
-  auto store = Open(0);
-  ASSERT_NE(store, nullptr);
-  EXPECT_EQ(LoadedEqual(store.get(), tokens, 1), 64u);
+  EXPECT_EQ(LoadedAfterReopen(tokens, 1), 64u);
 }
 
 }  // namespace
