@@ -488,14 +488,15 @@ Result<BlockMeta> DiskTier::GetMeta(const ModelId& model, const BlockHash& hash)
 
 namespace {
 
-// How blobs are read. RocksDB's own checksum of the value is not verified
-// (every blob carries an xxh3 checksum that decoding checks; RocksDB's
-// CRC32c runs in software in Debian's build). With blob files the cache
-// takes only the small key -> blob-file index blocks (re-read and re-parsed
-// on every read without it); inline values would fill it with KV.
+// How blobs are read. Checksums are verified: the same switch covers the
+// table blocks read on the way to a blob, and a damaged table block read
+// unverified reached an assertion in RocksDB's block parser (Debian's
+// librocksdb keeps assertions: SIGABRT; found by `soak.sh corrupt`). With
+// blob files the cache takes only the small key -> blob-file index blocks
+// (re-read and re-parsed on every read without it); inline values would
+// fill it with KV.
 rocksdb::ReadOptions BlobReadOptions(const DiskTier::Impl& impl) {
   rocksdb::ReadOptions ro;
-  ro.verify_checksums = false;
   ro.fill_cache = impl.options.blob_files;
   return ro;
 }
