@@ -391,7 +391,7 @@ bool Server::Impl::StoredSound(const ModelId& model, const BlockHash& hash) {
   std::string stored;
   if (!disk->GetBlob(model, hash, &stored).ok()) return false;
   auto header = ParseBlockHeader(stored, /*verify_checksum=*/true);
-  return header.ok() && header->model == model && header->hash == hash;
+  return header.ok() && CheckBlockKey(*header, model, hash).ok();
 }
 
 Reply Server::Impl::HandlePut(uint32_t id, std::string_view payload) {

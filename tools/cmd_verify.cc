@@ -134,6 +134,13 @@ struct Flags {
   ModelFlags model_flags;
 };
 
+// A difference or tolerance for people: three significant digits.
+std::string ThreeDigits(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.3g", v);
+  return buf;
+}
+
 // Recomputes a sample of the model's stored chains (tools/verify_recompute.h)
 // and adds the blocks whose K/V differ to `report` as corrupt, so that
 // --repair deletes them and what was computed on top of them.
@@ -144,19 +151,15 @@ Result<nlohmann::json> Recompute(DiskTier* disk, const LlamaModel& model, const 
   options.sample_chains = f.sample;
   options.tolerance = f.tolerance;
   KVSTASH_ASSIGN_OR_RETURN(RecomputeReport r, RecomputeStoredChains(disk, model, id, options));
-  char tolerance[32], largest[32];
-  std::snprintf(tolerance, sizeof(tolerance), "%.3g", r.tolerance);
-  std::snprintf(largest, sizeof(largest), "%.3g", r.largest_difference);
+  const std::string tolerance = ThreeDigits(r.tolerance);
   nlohmann::json wrong = nlohmann::json::array();
   for (const RecomputedBlock& b : r.wrong) {
-    char difference[32];
-    std::snprintf(difference, sizeof(difference), "%.3g", b.difference);
     BlockProblem p;
     p.kind = BlockProblem::Kind::kCorrupt;
     p.ref = BlockRef{id, b.hash};
     p.parent = b.parent;
     p.stored_bytes = b.stored_bytes;
-    p.detail = "K/V differ from the model's by " + std::string(difference) + " (tolerance " +
+    p.detail = "K/V differ from the model's by " + ThreeDigits(b.difference) + " (tolerance " +
                tolerance + ") at positions " + std::to_string(b.first_position) + ".." +
                std::to_string(b.first_position + b.tokens);
     report->problems.push_back(p);
@@ -181,8 +184,8 @@ Result<nlohmann::json> Recompute(DiskTier* disk, const LlamaModel& model, const 
                       std::to_string(r.stored_chains) + " chains (" + std::to_string(r.blocks) +
                       " blocks, " + std::to_string(r.tokens) +
                       " tokens): " + std::to_string(r.wrong.size()) +
-                      " differ (largest difference within tolerance " + largest + ", tolerance " +
-                      tolerance + ")"}};
+                      " differ (largest difference within tolerance " +
+                      ThreeDigits(r.largest_difference) + ", tolerance " + tolerance + ")"}};
 }
 
 int Verify(const Flags& f) {
