@@ -1,5 +1,6 @@
 #include "gc/collector.h"
 
+#include <chrono>
 #include <cstdio>
 #include <utility>
 
@@ -28,17 +29,17 @@ BackgroundCollector::BackgroundCollector(DiskTier* disk, const CollectorOptions&
 BackgroundCollector::~BackgroundCollector() { Stop(); }
 
 void BackgroundCollector::Stop() {
-  std::lock_guard<std::mutex> stop_lock(stop_mu_);
+  MutexLock stop_lock(&stop_mu_);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
   }
-  wake_.notify_all();
+  wake_.SignalAll();
   if (thread_.joinable()) thread_.join();
 }
 
 Result<ApplyResult> BackgroundCollector::RunOnce() {
-  std::lock_guard<std::mutex> pass(pass_mu_);
+  MutexLock pass(&pass_mu_);
   if (stop_) return Status::Aborted("collector stopped");
   Result<ApplyResult> result = [&]() -> Result<ApplyResult> {
     KVSTASH_ASSIGN_OR_RETURN(BlockGraph graph, BlockGraph::Load(disk_));
@@ -58,7 +59,7 @@ Result<ApplyResult> BackgroundCollector::RunOnce() {
     apply.cancel = &stop_;
     return ApplyPlan(disk_, plan, apply);
   }();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   ++stats_.passes;
   if (result.ok()) {
     stats_.blocks_deleted += result->blocks_deleted;
@@ -77,13 +78,17 @@ void BackgroundCollector::Loop() {
       std::fprintf(stderr, "kvstash: warning: background gc: %s\n",
                    result.status().ToString().c_str());
     }
-    std::unique_lock<std::mutex> lock(mu_);
-    wake_.wait_for(lock, options_.interval, [this] { return stop_.load(); });
+    MutexLock lock(&mu_);
+    const auto deadline = std::chrono::steady_clock::now() + options_.interval;
+    for (auto now = std::chrono::steady_clock::now(); !stop_ && now < deadline;
+         now = std::chrono::steady_clock::now()) {
+      wake_.WaitFor(&mu_, deadline - now);
+    }
   }
 }
 
 CollectorStats BackgroundCollector::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return stats_;
 }
 

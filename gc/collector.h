@@ -28,15 +28,14 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <thread>
 
 #include "gc/block_graph.h"
 #include "gc/prune.h"
+#include "serde/mutex.h"
 #include "serde/status.h"
 #include "store/disk_tier.h"
 
@@ -98,13 +97,13 @@ class BackgroundCollector {
   const CollectorOptions options_;
   std::atomic<bool> stop_{false};
 
-  std::mutex pass_mu_;  // held for a whole pass
+  Mutex pass_mu_;  // held for a whole pass
 
-  mutable std::mutex mu_;  // guards stats_, wakes the thread
-  std::condition_variable wake_;
-  CollectorStats stats_;
+  mutable Mutex mu_;  // guards stats_, wakes the thread
+  CondVar wake_;
+  CollectorStats stats_ KVSTASH_GUARDED_BY(mu_);
 
-  std::mutex stop_mu_;  // serializes Stop() callers
+  Mutex stop_mu_;  // serializes Stop() callers
   std::thread thread_;
 };
 

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
-#include <mutex>
 #include <system_error>
 #include <thread>
 #include <unordered_map>
@@ -15,6 +14,7 @@
 #include "gc/pins.h"
 #include "serde/block_codec.h"
 #include "serde/logits_record.h"
+#include "serde/mutex.h"
 
 namespace kvstash {
 
@@ -223,7 +223,7 @@ Result<VerifyReport> VerifyStore(DiskTier* disk, const VerifyOptions& options) {
                              : std::clamp<size_t>(2 * std::thread::hardware_concurrency(), 2, 16);
   std::atomic<size_t> next{0};
   std::atomic<bool> stop{false};
-  std::mutex mu;  // guards what the workers report
+  Mutex mu;  // guards what the workers report
   Status error;
   uint64_t done = 0, bytes_done = 0;
   std::vector<BlockProblem> problems;
@@ -242,7 +242,7 @@ Result<VerifyReport> VerifyStore(DiskTier* disk, const VerifyOptions& options) {
       if (meta.status().IsNotFound()) continue;  // deleted since the graph was loaded
       auto why = CheckBlock(reader.get(), &codec, options.decode_payloads, ref.model, ref.hash,
                             meta, &blob);
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(&mu);
       if (!why.ok()) {
         if (error.ok()) error = why.status();
         stop = true;

@@ -5,7 +5,7 @@
 namespace kvstash {
 
 CachedBlockPtr DeviceTier::Lookup(const ModelId& model, const BlockHash& hash) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = index_.find(Key{model, hash});
   if (it == index_.end()) return nullptr;
   lru_.splice(lru_.begin(), lru_, it->second);
@@ -14,27 +14,29 @@ CachedBlockPtr DeviceTier::Lookup(const ModelId& model, const BlockHash& hash) {
 
 std::optional<ChildMatch> DeviceTier::LongestChild(const ModelId& model, const BlockHash& parent,
                                                    TokenSpan query) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return children_.Longest(model, parent, query);
 }
 
 std::vector<ChildLink> DeviceTier::ShorterChildren(const ModelId& model, const BlockHash& parent,
                                                    TokenSpan tokens) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return children_.ShorterPrefixes(model, parent, tokens);
 }
 
-std::vector<CachedBlockPtr> DeviceTier::Insert(CachedBlockPtr block) {
+std::vector<CachedBlockPtr> DeviceTier::Insert(CachedBlockPtr block, const EvictHook& on_evict) {
   std::vector<CachedBlockPtr> evicted;
   if (block->bytes > budget_bytes_) {
+    if (on_evict) on_evict(block);
     evicted.push_back(std::move(block));
     return evicted;
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Key key{block->model, block->hash};
   if (index_.count(key)) return evicted;
   while (bytes_ + block->bytes > budget_bytes_ && !lru_.empty()) {
     auto victim = std::prev(lru_.end());
+    if (on_evict) on_evict(*victim);
     evicted.push_back(*victim);
     EraseLocked(victim);
   }
@@ -46,7 +48,7 @@ std::vector<CachedBlockPtr> DeviceTier::Insert(CachedBlockPtr block) {
 }
 
 void DeviceTier::Erase(const ModelId& model, const BlockHash& hash) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = index_.find(Key{model, hash});
   if (it != index_.end()) EraseLocked(it->second);
 }
@@ -60,17 +62,17 @@ void DeviceTier::EraseLocked(LruList::iterator it) {
 }
 
 std::vector<CachedBlockPtr> DeviceTier::All() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return std::vector<CachedBlockPtr>(lru_.begin(), lru_.end());
 }
 
 uint64_t DeviceTier::bytes() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return bytes_;
 }
 
 size_t DeviceTier::size() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return lru_.size();
 }
 

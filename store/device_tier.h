@@ -11,9 +11,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <unordered_map>
 #include <vector>
@@ -21,6 +21,7 @@
 #include "serde/block_codec.h"
 #include "serde/block_hash.h"
 #include "serde/model_id.h"
+#include "serde/mutex.h"
 #include "store/child_index.h"
 
 namespace kvstash {
@@ -53,10 +54,16 @@ class DeviceTier {
   std::vector<ChildLink> ShorterChildren(const ModelId& model, const BlockHash& parent,
                                          TokenSpan tokens) const;
 
+  // Called by Insert() for each block it evicts while the tier still holds
+  // it, under the tier's lock (so it must not call back into the tier).
+  using EvictHook = std::function<void(const CachedBlockPtr&)>;
+
   // Adds `block` as most recently used, unless a block with its key is
   // present (then nothing changes). Returns the blocks evicted to stay within
-  // the budget; `block` itself if it alone exceeds the budget.
-  std::vector<CachedBlockPtr> Insert(CachedBlockPtr block);
+  // the budget; `block` itself if it alone exceeds the budget. A caller that
+  // moves evicted blocks elsewhere does it in `on_evict`: a reader that looks
+  // here first and there next then never misses a block on its way.
+  std::vector<CachedBlockPtr> Insert(CachedBlockPtr block, const EvictHook& on_evict = nullptr);
 
   // Removes the block if present.
   void Erase(const ModelId& model, const BlockHash& hash);
@@ -82,14 +89,14 @@ class DeviceTier {
   };
   using LruList = std::list<CachedBlockPtr>;
 
-  void EraseLocked(LruList::iterator it);
+  void EraseLocked(LruList::iterator it) KVSTASH_REQUIRES(mu_);
 
   const uint64_t budget_bytes_;
-  mutable std::mutex mu_;
-  LruList lru_;  // front: most recently used
-  std::unordered_map<Key, LruList::iterator, KeyHasher> index_;
-  ChildIndex children_;
-  uint64_t bytes_ = 0;
+  mutable Mutex mu_;
+  LruList lru_ KVSTASH_GUARDED_BY(mu_);  // front: most recently used
+  std::unordered_map<Key, LruList::iterator, KeyHasher> index_ KVSTASH_GUARDED_BY(mu_);
+  ChildIndex children_ KVSTASH_GUARDED_BY(mu_);
+  uint64_t bytes_ KVSTASH_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace kvstash

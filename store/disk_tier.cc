@@ -14,7 +14,6 @@
 #include <chrono>
 #include <filesystem>
 #include <iterator>
-#include <mutex>
 #include <random>
 #include <thread>
 #include <unordered_map>
@@ -101,14 +100,14 @@ DiskTier::Impl::~Impl() {
 
 Status DiskTier::Impl::Write(std::string_view what, const std::function<rocksdb::Status()>& op) {
   if (health->stopped.load()) {
-    std::lock_guard<std::mutex> lock(health->mu);
+    MutexLock lock(&health->mu);
     return health->error.WithContext(std::string(what) +
                                      ": writes stopped by an earlier failed write");
   }
   rocksdb::Status s = op();
   Status status = FromRocks(s, what);
   if (s.IsIOError() || s.IsCorruption()) {
-    std::lock_guard<std::mutex> lock(health->mu);
+    MutexLock lock(&health->mu);
     if (!health->stopped.exchange(true)) health->error = status;
   }
   return status;
@@ -161,7 +160,7 @@ bool DiskTier::writes_stopped() const { return health_->stopped.load(); }
 
 Status DiskTier::Recover() {
   if (read_only() || !health_->stopped.load()) return Status::OK();
-  std::lock_guard<std::mutex> lock(recover_mu_);
+  MutexLock lock(&recover_mu_);
   if (!health_->stopped.load()) return Status::OK();
   // A read-only view first (no lock needed), so reads go on while the
   // writable instance is closed and opened again.
@@ -185,7 +184,7 @@ Status DiskTier::Recover() {
   auto fresh = Impl::Open(options_, health_);
   if (!fresh.ok()) return fresh.status().WithContext("recover store " + path());
   {
-    std::lock_guard<std::mutex> health_lock(health_->mu);
+    MutexLock health_lock(&health_->mu);
     health_->stopped = false;
     health_->error = Status::OK();
   }
@@ -862,7 +861,7 @@ Result<DiskCounters> DiskTier::GetCounters() {
 Status DiskTier::AddCounters(const DiskCounters& delta) {
   const std::shared_ptr<Impl> impl = Current();
   if (read_only()) return Status::NotSupported("add counters: store opened read-only");
-  std::lock_guard<std::mutex> lock(impl->counters_mu);
+  MutexLock lock(&impl->counters_mu);
   KVSTASH_ASSIGN_OR_RETURN(DiskCounters total, GetCounters());
   total += delta;
   return impl->Write("write store counters", [&] {

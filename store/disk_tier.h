@@ -32,7 +32,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -44,6 +43,7 @@
 #include "serde/block_meta.h"
 #include "serde/logits_record.h"
 #include "serde/model_id.h"
+#include "serde/mutex.h"
 #include "serde/status.h"
 #include "store/child_index.h"
 #include "store/fault_injection.h"
@@ -320,7 +320,7 @@ class DiskTier {
   const DiskTierOptions options_;
   std::shared_ptr<Impl> impl_;  // read and replaced atomically (Current, Recover)
   const std::shared_ptr<WriteHealth> health_;
-  std::mutex recover_mu_;  // one Recover() at a time
+  Mutex recover_mu_;  // one Recover() at a time
 };
 
 }  // namespace kvstash

@@ -9,7 +9,6 @@
 #include <atomic>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -44,8 +43,8 @@ bool DecodeLink(const rocksdb::Slice& key, const rocksdb::Slice& value, ChildLin
 // Whether writes are stopped by a failure, and by which (DiskTier::Recover).
 struct DiskTier::WriteHealth {
   std::atomic<bool> stopped{false};
-  std::mutex mu;
-  Status error;  // the write that stopped them; guarded by mu
+  Mutex mu;
+  Status error KVSTASH_GUARDED_BY(mu);  // the write that stopped them
 };
 
 struct DiskTier::Impl {
@@ -61,7 +60,7 @@ struct DiskTier::Impl {
   // A read-only view of a layout-1 store: its child links, rebuilt in memory
   // from the metas at open (it cannot migrate). Null otherwise.
   std::unique_ptr<ChildIndex> legacy_links;
-  std::mutex counters_mu;  // makes AddCounters' read-modify-write atomic
+  Mutex counters_mu;  // makes AddCounters' read-modify-write atomic
 
   std::atomic<uint64_t> point_reads{0}, seeks{0}, steps{0};  // DiskTierWork
 

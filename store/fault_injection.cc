@@ -50,7 +50,7 @@ const char* StoreFileName(StoreFile kind) {
 }
 
 void ScriptedFaults::Fail(uint32_t kinds, uint32_t ops, Fault fault) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   kinds_ = kinds;
   ops_ = ops;
   fault_ = fault;
@@ -58,7 +58,7 @@ void ScriptedFaults::Fail(uint32_t kinds, uint32_t ops, Fault fault) {
 
 Fault ScriptedFaults::Decide(StoreFile kind, FileOp op, std::string_view /*path*/) {
   seen_[static_cast<int>(kind)].fetch_add(1);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (fault_ == Fault::kNone || !(kinds_ & Bit(kind)) || !(ops_ & Bit(op))) return Fault::kNone;
   injected_.fetch_add(1);
   return fault_;

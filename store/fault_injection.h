@@ -14,9 +14,10 @@
 
 #include <atomic>
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <string_view>
+
+#include "serde/mutex.h"
 
 namespace kvstash {
 
@@ -60,10 +61,10 @@ class ScriptedFaults : public FaultInjector {
   Fault Decide(StoreFile kind, FileOp op, std::string_view path) override;
 
  private:
-  mutable std::mutex mu_;
-  uint32_t kinds_ = 0;
-  uint32_t ops_ = 0;
-  Fault fault_ = Fault::kNone;
+  mutable Mutex mu_;
+  uint32_t kinds_ KVSTASH_GUARDED_BY(mu_) = 0;
+  uint32_t ops_ KVSTASH_GUARDED_BY(mu_) = 0;
+  Fault fault_ KVSTASH_GUARDED_BY(mu_) = Fault::kNone;
   std::atomic<uint64_t> injected_{0};
   std::atomic<uint64_t> seen_[6] = {};
 };

@@ -4,10 +4,10 @@
 #include <cstdarg>
 #include <cstdio>
 #include <ctime>
-#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "serde/mutex.h"
 #include "store/info_log_internal.h"
 
 namespace kvstash {
@@ -24,7 +24,6 @@ class StoreInfoLog : public rocksdb::Logger {
 
   using rocksdb::Logger::Logv;
   void Logv(const char* format, va_list ap) override {
-    if (!file_) return;
     char line[1024];
     struct timeval now;
     gettimeofday(&now, nullptr);
@@ -40,7 +39,8 @@ class StoreInfoLog : public rocksdb::Logger {
     va_end(copy);
     size_t len = std::min<size_t>(n, sizeof(line) - 2);
     if (line[len - 1] != '\n') line[len++] = '\n';
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
+    if (!file_) return;  // closed (a line may race with Close)
     // A line that cannot be written (a full disk) is dropped; the next one
     // is tried again. Nothing here may stop the store.
     (void)file_->Append(rocksdb::Slice(line, len), rocksdb::IOOptions(), nullptr);
@@ -48,15 +48,15 @@ class StoreInfoLog : public rocksdb::Logger {
 
  protected:
   rocksdb::Status CloseImpl() override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (file_) (void)file_->Close(rocksdb::IOOptions(), nullptr);
     file_.reset();
     return rocksdb::Status::OK();
   }
 
  private:
-  std::mutex mu_;
-  std::unique_ptr<rocksdb::FSWritableFile> file_;  // null: drop everything
+  Mutex mu_;
+  std::unique_ptr<rocksdb::FSWritableFile> file_ KVSTASH_GUARDED_BY(mu_);  // null: drop everything
 };
 
 }  // namespace

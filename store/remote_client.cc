@@ -6,8 +6,8 @@
 #include <atomic>
 #include <boost/asio.hpp>
 #include <cstdio>
-#include <mutex>
 
+#include "serde/mutex.h"
 #include "serde/wire.h"
 
 namespace kvstash {
@@ -52,10 +52,10 @@ void SetTimeouts(tcp::socket& s, std::chrono::milliseconds timeout) {
 struct RemoteClient::Impl {
   RemoteOptions options;
   asio::io_context io;  // only for resolving and socket creation; calls are blocking
-  std::mutex mu;
-  std::vector<std::unique_ptr<Conn>> idle;
-  std::chrono::steady_clock::time_point down_until{};
-  bool warned = false;
+  Mutex mu;
+  std::vector<std::unique_ptr<Conn>> idle KVSTASH_GUARDED_BY(mu);
+  std::chrono::steady_clock::time_point down_until KVSTASH_GUARDED_BY(mu){};
+  bool warned KVSTASH_GUARDED_BY(mu) = false;
   std::atomic<uint32_t> next_id{1};
   // Whether the server knows the logits frames: -1 until its first answer to
   // one; 0 if it refused one as an unknown frame type (an older server).
@@ -92,7 +92,7 @@ struct RemoteClient::Impl {
 
   Result<std::unique_ptr<Conn>> Connect() {
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(&mu);
       if (std::chrono::steady_clock::now() < down_until) {
         return Status::IOError("kvstash server " + Where() + " is unreachable (retrying soon)");
       }
@@ -114,7 +114,7 @@ struct RemoteClient::Impl {
         s = Status::IOError("server answered hello with " + std::string(FrameTypeName(type)));
       }
       if (s.ok()) {
-        std::lock_guard<std::mutex> lock(mu);
+        MutexLock lock(&mu);
         if (warned) std::fprintf(stderr, "kvstash: remote %s is back\n", Where().c_str());
         warned = false;
         return conn;
@@ -128,7 +128,7 @@ struct RemoteClient::Impl {
   }
 
   void MarkDown(const Status& why) {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(&mu);
     down_until = std::chrono::steady_clock::now() + options.retry_after;
     if (!warned) {
       std::fprintf(stderr, "kvstash: warning: remote tier unavailable, treating it as a miss: %s\n",
@@ -144,7 +144,7 @@ struct RemoteClient::Impl {
     for (int attempt = 0; attempt < 2; ++attempt) {
       std::unique_ptr<Conn> conn;
       {
-        std::lock_guard<std::mutex> lock(mu);
+        MutexLock lock(&mu);
         if (!idle.empty()) {
           conn = std::move(idle.back());
           idle.pop_back();
@@ -162,7 +162,7 @@ struct RemoteClient::Impl {
         return s;
       }
       {
-        std::lock_guard<std::mutex> lock(mu);
+        MutexLock lock(&mu);
         if (idle.size() < options.max_idle_connections) idle.push_back(std::move(conn));
       }
       if (got == FrameType::kError) return ParseError(*reply);

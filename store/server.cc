@@ -5,13 +5,13 @@
 #include <boost/asio.hpp>
 #include <chrono>
 #include <cstdio>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
 #include <vector>
 
 #include "serde/block_codec.h"
+#include "serde/mutex.h"
 #include "serde/wire.h"
 #include "store/clock.h"
 
@@ -50,22 +50,22 @@ struct Server::Impl {
   tcp::acceptor acceptor{io};
   std::vector<std::thread> threads;
   std::atomic<bool> stopping{false};
-  std::mutex mu;
-  std::set<std::weak_ptr<Connection>, std::owner_less<std::weak_ptr<Connection>>> connections;
+  Mutex mu;
+  std::set<std::weak_ptr<Connection>, std::owner_less<std::weak_ptr<Connection>>> connections
+      KVSTASH_GUARDED_BY(mu);
   std::atomic<uint64_t> accepted{0}, refused{0}, active{0}, requests{0}, protocol_errors{0},
       blocks_served{0}, bytes_served{0}, blocks_stored{0}, puts_rejected{0}, puts_already_stored{0},
       puts_refused_read_only{0};
   // Put once: a check of what is stored and the write that follows it are
   // one step per key (striped by the key's hash).
-  std::array<std::mutex, 16> put_mu;
-  std::mutex& PutLock(const BlockHash& key) { return put_mu[key.lo % put_mu.size()]; }
+  std::array<Mutex, 16> put_mu;
+  Mutex* PutLock(const BlockHash& key) { return &put_mu[key.lo % put_mu.size()]; }
   std::atomic<uint64_t> next_connection{0};  // accept order
 
   void Accept();
   // When full: closes the oldest connection that has not said hello, so
   // idle sockets cannot keep clients out. Returns whether one was found.
-  // REQUIRES: mu held.
-  bool EvictOldestUnauthenticated();
+  bool EvictOldestUnauthenticated() KVSTASH_REQUIRES(mu);
   // The answer to a frame from a connection that has not said hello, decided
   // from its header alone; nullopt for a hello small enough to read.
   std::optional<Reply> RefuseBeforeHello(const FrameHeader& header);
@@ -217,7 +217,7 @@ void Server::Impl::Accept() {
                           ++accepted;
                           bool full = active >= options.max_connections;
                           if (full) {
-                            std::lock_guard<std::mutex> lock(mu);
+                            MutexLock lock(&mu);
                             full = !EvictOldestUnauthenticated();
                           }
                           if (full) {
@@ -230,7 +230,7 @@ void Server::Impl::Accept() {
                             socket.set_option(tcp::no_delay(true), ignored);
                             auto conn = std::make_shared<Connection>(this, std::move(socket));
                             {
-                              std::lock_guard<std::mutex> lock(mu);
+                              MutexLock lock(&mu);
                               for (auto it = connections.begin(); it != connections.end();) {
                                 it = it->expired() ? connections.erase(it) : std::next(it);
                               }
@@ -409,7 +409,7 @@ Reply Server::Impl::HandlePut(uint32_t id, std::string_view payload) {
     ++puts_rejected;
     return Error(id, bad, false);
   }
-  std::lock_guard<std::mutex> lock(PutLock(hash));
+  MutexLock lock(PutLock(hash));
   if (StoredSound(model, hash)) {
     ++puts_already_stored;
     return Reply{EncodeFrame(FrameType::kPutOk, id, {})};
@@ -453,7 +453,7 @@ Reply Server::Impl::HandlePutLogits(uint32_t id, std::string_view payload) {
     ++puts_rejected;
     return Error(id, bad, false);
   }
-  std::lock_guard<std::mutex> lock(PutLock(key.tail));
+  MutexLock lock(PutLock(key.tail));
   if (std::string stored;
       disk->GetLogits(key, &stored).ok() && VerifyLogitsRecord(stored, key).ok()) {
     ++puts_already_stored;  // put once
@@ -539,7 +539,7 @@ void Server::Stop(std::chrono::milliseconds grace) {
     impl->acceptor.close(ignored);
   });
   {
-    std::lock_guard<std::mutex> lock(impl_->mu);
+    MutexLock lock(&impl_->mu);
     for (const auto& weak : impl_->connections) {
       if (auto conn = weak.lock()) conn->Shutdown();
     }

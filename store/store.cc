@@ -139,7 +139,7 @@ Result<ModelId> Store::RegisterModel(const ModelDescription& description) {
   KVSTASH_ASSIGN_OR_RETURN(std::string text, description.ToCanonicalText());
   ModelId id = Xxh3Hash128(text);
   {
-    std::lock_guard<std::mutex> lock(models_mu_);
+    MutexLock lock(&models_mu_);
     if (models_.count(id)) return id;
   }
   if (disk_ && !disk_->read_only()) {
@@ -150,7 +150,7 @@ Result<ModelId> Store::RegisterModel(const ModelDescription& description) {
       // process keeps working, and Flush() writes the entry (and reports
       // until it can), as it does for blocks.
       if (put.IsResourceExhausted() || put.IsIOError()) {
-        std::lock_guard<std::mutex> lock(models_mu_);
+        MutexLock lock(&models_mu_);
         unwritten_models_.emplace(id, text);
       } else if (!put.ok()) {
         return put;
@@ -161,14 +161,14 @@ Result<ModelId> Store::RegisterModel(const ModelDescription& description) {
     // Best effort: a peer that is down only costs sharing (and says so once).
     (void)remote_->Register(id, text);
   }
-  std::lock_guard<std::mutex> lock(models_mu_);
+  MutexLock lock(&models_mu_);
   models_.emplace(id, ModelInfoOf(description));
   return id;
 }
 
 Result<Store::ModelInfo> Store::Info(const ModelId& model) {
   {
-    std::lock_guard<std::mutex> lock(models_mu_);
+    MutexLock lock(&models_mu_);
     auto it = models_.find(model);
     if (it != models_.end()) return it->second;
   }
@@ -178,7 +178,7 @@ Result<Store::ModelInfo> Store::Info(const ModelId& model) {
   KVSTASH_ASSIGN_OR_RETURN(ModelDescription description,
                            ModelDescription::FromCanonicalText(*text));
   ModelInfo info = ModelInfoOf(description);
-  std::lock_guard<std::mutex> lock(models_mu_);
+  MutexLock lock(&models_mu_);
   models_.emplace(model, info);
   return info;
 }
@@ -196,7 +196,7 @@ void Store::BestChild(const ModelId& model, const BlockHash& parent, const int32
   };
   consider(device_tier_->LongestChild(model, parent, q), Tier::kDevice);
   {
-    std::lock_guard<std::mutex> lock(pending_mu_);
+    MutexLock lock(&pending_mu_);
     consider(pending_children_.Longest(model, parent, q), Tier::kDevice);
   }
   if (!disk_ || best->n == len) return;
@@ -329,7 +329,7 @@ void Store::RecordAccess(const ModelId& model, const BlockHash& hash) {
   if (!disk_ || disk_->read_only()) return;
   bool flush = false;
   {
-    std::lock_guard<std::mutex> lock(access_mu_);
+    MutexLock lock(&access_mu_);
     if (access_[model][hash]++ == 0) ++access_count_;
     flush = access_count_ >= kAccessFlushThreshold;
   }
@@ -342,7 +342,7 @@ Status Store::FlushAccessRecords() {
   if (!disk_ || disk_->read_only()) return Status::OK();
   decltype(access_) records;
   {
-    std::lock_guard<std::mutex> lock(access_mu_);
+    MutexLock lock(&access_mu_);
     records.swap(access_);
     access_count_ = 0;
   }
@@ -385,7 +385,7 @@ void Store::OnBlockWritten(const CachedBlockPtr& block, const Status& status) {
   }
   // Kept (and still found in pending_) for the next Flush() to write again;
   // the oldest go when more than the pending budget waits.
-  std::lock_guard<std::mutex> lock(pending_mu_);
+  MutexLock lock(&pending_mu_);
   failed_writes_.push_back(block);
   failed_write_bytes_ += block->bytes;
   while (failed_write_bytes_ > options_.max_pending_write_bytes && failed_writes_.size() > 1) {
@@ -399,7 +399,7 @@ void Store::OnBlockWritten(const CachedBlockPtr& block, const Status& status) {
 }
 
 void Store::ForgetPending(const CachedBlockPtr& block) {
-  std::lock_guard<std::mutex> lock(pending_mu_);
+  MutexLock lock(&pending_mu_);
   ForgetPendingLocked(block);
 }
 
@@ -416,26 +416,37 @@ void Store::ForgetPendingLocked(const CachedBlockPtr& block) {
 
 CachedBlockPtr Store::FindInMemory(const ModelId& model, const BlockHash& hash) {
   if (CachedBlockPtr b = device_tier_->Lookup(model, hash)) return b;
-  std::lock_guard<std::mutex> lock(pending_mu_);
+  MutexLock lock(&pending_mu_);
   auto it = pending_.find(model);
   if (it == pending_.end()) return nullptr;
   auto found = it->second.find(hash);
   return found == it->second.end() ? nullptr : found->second;
 }
 
+void Store::AddPending(const CachedBlockPtr& block) {
+  MutexLock lock(&pending_mu_);
+  pending_[block->model][block->hash] = block;
+  pending_children_.Add(block->model, block->parent, block->tokens, block->hash);
+}
+
 void Store::SpillToWriter(CachedBlockPtr block) {
-  {
-    std::lock_guard<std::mutex> lock(pending_mu_);
-    pending_[block->model][block->hash] = block;
-    pending_children_.Add(block->model, block->parent, block->tokens, block->hash);
-  }
+  AddPending(block);
   writer_->EnqueueBlock(std::move(block));
 }
 
 void Store::AddToDeviceTier(CachedBlockPtr block) {
-  for (CachedBlockPtr& evicted : device_tier_->Insert(std::move(block))) {
-    if (writer_ && !evicted->persisted.exchange(true)) SpillToWriter(std::move(evicted));
-  }
+  // An evicted block joins pending_ before it leaves the device tier (under
+  // the tier's lock), so FindInMemory and BestChild, which look there in
+  // that order, always find it; it is queued after the lock is released
+  // (EnqueueBlock may wait for room).
+  std::vector<CachedBlockPtr> spilled;
+  device_tier_->Insert(std::move(block), [&](const CachedBlockPtr& evicted) {
+    if (writer_ && !evicted->persisted.exchange(true)) {
+      AddPending(evicted);
+      spilled.push_back(evicted);
+    }
+  });
+  for (CachedBlockPtr& evicted : spilled) writer_->EnqueueBlock(std::move(evicted));
 }
 
 void Store::AddBlock(CachedBlockPtr block) {
@@ -447,23 +458,34 @@ void Store::AddBlock(CachedBlockPtr block) {
   AddToDeviceTier(std::move(block));
 }
 
-void Store::SupersedePartials(const ModelId& model, const BlockHash& parent, const int32_t* tokens,
-                              size_t n) {
+Store::Superseded Store::FindSuperseded(const ModelId& model, const BlockHash& parent,
+                                        const int32_t* tokens, size_t n) {
   // A shorter block that is a prefix of this one can never be the best
-  // match again: drop it from every tier, including a write still queued.
+  // match again: it leaves every tier, including a write still queued.
   const TokenSpan t(tokens, n);
-  std::unordered_map<BlockHash, std::vector<int32_t>, Hash128Hasher> doomed;
+  Superseded doomed;
   for (ChildLink& child : device_tier_->ShorterChildren(model, parent, t)) {
-    device_tier_->Erase(model, child.hash);
     doomed.emplace(child.hash, std::move(child.tokens));
   }
-  if (!disk_ || !writer_) return;
+  if (!disk_ || !writer_) return doomed;
   {
-    std::lock_guard<std::mutex> lock(pending_mu_);
+    MutexLock lock(&pending_mu_);
     for (ChildLink& child : pending_children_.ShorterPrefixes(model, parent, t)) {
       doomed.emplace(child.hash, std::move(child.tokens));
     }
+  }
+  if (auto on_disk = disk_->ShorterChildren(model, parent, t); on_disk.ok()) {
+    for (ChildLink& child : *on_disk) doomed.emplace(child.hash, std::move(child.tokens));
+  }
+  return doomed;
+}
+
+void Store::DropSuperseded(const ModelId& model, const BlockHash& parent, Superseded doomed) {
+  for (const auto& [hash, child_tokens] : doomed) device_tier_->Erase(model, hash);
+  if (!disk_ || !writer_) return;
+  {
     // A superseded block whose write failed is not written again.
+    MutexLock lock(&pending_mu_);
     for (auto it = failed_writes_.begin(); it != failed_writes_.end();) {
       if ((*it)->model == model && doomed.count((*it)->hash)) {
         failed_write_bytes_ -= (*it)->bytes;
@@ -473,9 +495,6 @@ void Store::SupersedePartials(const ModelId& model, const BlockHash& parent, con
         ++it;
       }
     }
-  }
-  if (auto on_disk = disk_->ShorterChildren(model, parent, t); on_disk.ok()) {
-    for (ChildLink& child : *on_disk) doomed.emplace(child.hash, std::move(child.tokens));
   }
   for (auto& [hash, child_tokens] : doomed) {
     // Through the writer, so it runs after a queued write of that block.
@@ -542,8 +561,11 @@ Result<InsertResult> Store::Insert(const ModelId& model, const std::vector<int32
       block->shape = info.shape;
       block->kv = std::move(kv);
       block->bytes = info.shape.RawBytes(len);
-      SupersedePartials(model, parent, query, len);
+      // Added before the shorter blocks it supersedes are dropped, so a
+      // concurrent Match() finds one or the other.
+      Superseded doomed = FindSuperseded(model, parent, query, len);
       AddBlock(std::move(block));
+      DropSuperseded(model, parent, std::move(doomed));
       ++result.blocks_added;
     }
     parent = hash;
@@ -563,7 +585,7 @@ Status Store::Flush() {
   std::deque<CachedBlockPtr> retry;
   uint64_t dropped = 0;
   {
-    std::lock_guard<std::mutex> lock(pending_mu_);
+    MutexLock lock(&pending_mu_);
     retry.swap(failed_writes_);
     failed_write_bytes_ = 0;
     std::swap(dropped, dropped_since_flush_);
@@ -591,7 +613,7 @@ Status Store::Flush() {
 Status Store::WriteUnwrittenModels() {
   std::map<ModelId, std::string> models;
   {
-    std::lock_guard<std::mutex> lock(models_mu_);
+    MutexLock lock(&models_mu_);
     models.swap(unwritten_models_);
   }
   Status first;
@@ -599,14 +621,14 @@ Status Store::WriteUnwrittenModels() {
     Status s = disk_->PutModel(id, text);
     if (s.ok()) continue;
     if (first.ok()) first = s.WithContext("register model " + id.ToHex());
-    std::lock_guard<std::mutex> lock(models_mu_);
+    MutexLock lock(&models_mu_);
     unwritten_models_.emplace(id, std::move(text));
   }
   return first;
 }
 
 void Store::PersistCounters() {
-  std::lock_guard<std::mutex> lock(persist_mu_);
+  MutexLock lock(&persist_mu_);
   const StoreStats now = Stats();
   DiskCounters delta;
   delta.hit_tokens_device = now.hit_tokens_device - persisted_.hit_tokens_device;
@@ -677,7 +699,7 @@ StoreStats Store::Stats() const {
     st.disk_write_errors = writer_->write_errors();
     st.remote_puts = writer_->remote_puts();
     st.remote_put_errors = writer_->remote_put_errors();
-    std::lock_guard<std::mutex> lock(pending_mu_);
+    MutexLock lock(&pending_mu_);
     st.disk_blocks_dropped = blocks_dropped_;
     st.failed_write_blocks = failed_writes_.size();
     st.pending_write_bytes = writer_->pending_bytes();

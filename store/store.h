@@ -57,7 +57,6 @@
 #include <list>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -67,6 +66,7 @@
 #include "serde/block_hash.h"
 #include "serde/logits_record.h"
 #include "serde/model_id.h"
+#include "serde/mutex.h"
 #include "serde/status.h"
 #include "store/child_index.h"
 #include "store/kv_tensors.h"
@@ -257,21 +257,36 @@ class Store {
   void AddBlock(std::shared_ptr<struct CachedBlock> block);
   // Puts `block` in the device tier and hands what that evicts to the writer.
   void AddToDeviceTier(std::shared_ptr<struct CachedBlock> block);
+  // Makes `block` findable in pending_ until the writer has written it.
+  void AddPending(const std::shared_ptr<struct CachedBlock>& block);
   // Queues `block` for the disk; it stays findable in memory until written.
   void SpillToWriter(std::shared_ptr<struct CachedBlock> block);
   // A block in device memory: the LRU tier, or queued for the disk writer.
   std::shared_ptr<struct CachedBlock> FindInMemory(const ModelId& model, const BlockHash& hash);
-  void SupersedePartials(const ModelId& model, const BlockHash& parent, const int32_t* tokens,
-                         size_t n);
+  // Stored children of `parent` whose tokens are a strict prefix of
+  // `tokens[0, n)` (hash -> tokens), in any tier: a block with those tokens
+  // supersedes them. DropSuperseded() removes them from every tier.
+  using Superseded = std::unordered_map<BlockHash, std::vector<int32_t>, Hash128Hasher>;
+  Superseded FindSuperseded(const ModelId& model, const BlockHash& parent, const int32_t* tokens,
+                            size_t n);
+  void DropSuperseded(const ModelId& model, const BlockHash& parent, Superseded doomed);
   // Asks the peer for the chain continuing `parent` at `*pos`; appends the
   // pieces it holds and advances `parent` and `*pos`. False if it has none
   // (or is unreachable).
   bool MatchRemote(const ModelId& model, size_t block_tokens, const std::vector<int32_t>& tokens,
                    BlockHash& parent, size_t* pos, PrefixMatch* match);
   void ForgetPending(const std::shared_ptr<struct CachedBlock>& block);
-  void ForgetPendingLocked(const std::shared_ptr<struct CachedBlock>& block);
+  void ForgetPendingLocked(const std::shared_ptr<struct CachedBlock>& block)
+      KVSTASH_REQUIRES(pending_mu_);
   // The writer's report on `block`: forgets it, or keeps it for a retry.
   void OnBlockWritten(const std::shared_ptr<struct CachedBlock>& block, const Status& status);
+  // Loads `pieces` (a prefix's blocks, in chain order) into `view` and adds
+  // what was loaded to `*result`; the prefix ends at the first piece that
+  // fails. `*gone`: it ended at a block that was no longer stored.
+  Status LoadPieces(const ModelId& model, const ModelInfo& info,
+                    const std::vector<PrefixMatch::Piece>& pieces,
+                    const std::vector<int32_t>& tokens, const KvCacheView& view, LoadResult* result,
+                    bool* gone);
   // Loads one disk or remote piece into `view`. Sets `*keep` (if there is
   // background work: keeping a peer's block locally, promoting it to the
   // device tier) to what queues that work; Load() runs it in chain order, for
@@ -310,52 +325,56 @@ class Store {
   Counters counters_;
   bool closed_ = false;
 
-  std::mutex persist_mu_;
-  StoreStats persisted_;  // counter values already added to the disk tier's record
-  bool counters_warned_ = false;
+  Mutex persist_mu_;
+  // Counter values already added to the disk tier's record.
+  StoreStats persisted_ KVSTASH_GUARDED_BY(persist_mu_);
+  bool counters_warned_ KVSTASH_GUARDED_BY(persist_mu_) = false;
 
-  std::mutex models_mu_;
-  std::unordered_map<ModelId, ModelInfo, Hash128Hasher> models_;
+  Mutex models_mu_;
+  std::unordered_map<ModelId, ModelInfo, Hash128Hasher> models_ KVSTASH_GUARDED_BY(models_mu_);
   // Registered models whose registry entry could not be written (a full
-  // disk); Flush() writes them. Guarded by models_mu_.
-  std::map<ModelId, std::string> unwritten_models_;
+  // disk); Flush() writes them.
+  std::map<ModelId, std::string> unwritten_models_ KVSTASH_GUARDED_BY(models_mu_);
 
-  mutable std::mutex pending_mu_;
+  // Taken inside DeviceTier's lock when an eviction moves a block here
+  // (AddToDeviceTier), never the other way round.
+  mutable Mutex pending_mu_;
   // Blocks queued for the writer and not yet written, by model and hash.
   std::unordered_map<
       ModelId, std::unordered_map<BlockHash, std::shared_ptr<struct CachedBlock>, Hash128Hasher>,
       Hash128Hasher>
-      pending_;
-  // The same blocks by parent and tokens, for BestChild and SupersedePartials.
-  ChildIndex pending_children_;
+      pending_ KVSTASH_GUARDED_BY(pending_mu_);
+  // The same blocks by parent and tokens, for BestChild and FindSuperseded.
+  ChildIndex pending_children_ KVSTASH_GUARDED_BY(pending_mu_);
   // Blocks of pending_ whose disk write failed (a full disk), oldest first:
   // the next Flush() writes them again. At most max_pending_write_bytes of
   // them; beyond, the oldest are dropped and counted.
-  std::deque<std::shared_ptr<struct CachedBlock>> failed_writes_;
-  uint64_t failed_write_bytes_ = 0;
-  uint64_t blocks_dropped_ = 0;
-  uint64_t dropped_since_flush_ = 0;  // reported by the next Flush()
+  std::deque<std::shared_ptr<struct CachedBlock>> failed_writes_ KVSTASH_GUARDED_BY(pending_mu_);
+  uint64_t failed_write_bytes_ KVSTASH_GUARDED_BY(pending_mu_) = 0;
+  uint64_t blocks_dropped_ KVSTASH_GUARDED_BY(pending_mu_) = 0;
+  // Reported by the next Flush().
+  uint64_t dropped_since_flush_ KVSTASH_GUARDED_BY(pending_mu_) = 0;
 
-  std::mutex logits_mu_;
+  Mutex logits_mu_;
   // The most recently stored or loaded logits records, newest first.
-  std::list<std::pair<LogitsKey, at::Tensor>> logits_memo_;
+  std::list<std::pair<LogitsKey, at::Tensor>> logits_memo_ KVSTASH_GUARDED_BY(logits_mu_);
 
-  std::mutex remote_seen_mu_;
+  Mutex remote_seen_mu_;
   // Blocks this store loaded from its peer (a block hash is chained over the
   // model and the tokens the load checked, so the hash alone names it), so a
   // store without a disk tier does not put them back to the peer when the
   // same prompt is inserted. Bounded: cleared when it reaches kMaxRemoteSeen
   // entries (a later re-put only costs bandwidth).
-  std::unordered_set<BlockHash, Hash128Hasher> remote_seen_;
+  std::unordered_set<BlockHash, Hash128Hasher> remote_seen_ KVSTASH_GUARDED_BY(remote_seen_mu_);
   static constexpr size_t kMaxRemoteSeen = 1 << 16;
   void NoteLoadedFromRemote(const BlockHash& hash);
   bool LoadedFromRemote(const BlockHash& hash);
 
-  std::mutex access_mu_;
+  Mutex access_mu_;
   // (model, hash) -> hits since the last flush of access records.
   std::unordered_map<ModelId, std::unordered_map<BlockHash, uint64_t, Hash128Hasher>, Hash128Hasher>
-      access_;
-  size_t access_count_ = 0;
+      access_ KVSTASH_GUARDED_BY(access_mu_);
+  size_t access_count_ KVSTASH_GUARDED_BY(access_mu_) = 0;
 };
 
 }  // namespace kvstash

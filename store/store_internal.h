@@ -7,11 +7,11 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "serde/block_codec.h"
+#include "serde/mutex.h"
 #include "store/clock.h"
 #include "store/store.h"
 
@@ -26,20 +26,20 @@ class Store::DecoderPool {
     std::string blob;
   };
   std::unique_ptr<Decoder> Take() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (free_.empty()) return std::make_unique<Decoder>();
     auto d = std::move(free_.back());
     free_.pop_back();
     return d;
   }
   void Return(std::unique_ptr<Decoder> d) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     free_.push_back(std::move(d));
   }
 
  private:
-  std::mutex mu_;
-  std::vector<std::unique_ptr<Decoder>> free_;
+  Mutex mu_;
+  std::vector<std::unique_ptr<Decoder>> free_ KVSTASH_GUARDED_BY(mu_);
 };
 
 }  // namespace kvstash

@@ -137,13 +137,13 @@ void Store::QueuePromotion(std::shared_ptr<const std::string> blob, const BlockH
 
 void Store::NoteLoadedFromRemote(const BlockHash& hash) {
   if (disk_) return;  // the disk tier keeps (and knows) what the peer served
-  std::lock_guard<std::mutex> lock(remote_seen_mu_);
+  MutexLock lock(&remote_seen_mu_);
   if (remote_seen_.size() >= kMaxRemoteSeen) remote_seen_.clear();
   remote_seen_.insert(hash);
 }
 
 bool Store::LoadedFromRemote(const BlockHash& hash) {
-  std::lock_guard<std::mutex> lock(remote_seen_mu_);
+  MutexLock lock(&remote_seen_mu_);
   return remote_seen_.count(hash) > 0;
 }
 
@@ -163,16 +163,47 @@ Result<LoadResult> Store::Load(const ModelId& model, const std::vector<int32_t>&
     return result;
   }
   KVSTASH_RETURN_IF_ERROR(ValidateKvView(view, info.shape, match.tokens));
+  bool gone = false;
+  KVSTASH_RETURN_IF_ERROR(LoadPieces(model, info, match.pieces, tokens, view, &result, &gone));
+  if (gone) {
+    // A block left its tier between Match() and its read: another thread's
+    // insert superseded a partial tail with a longer block holding the same
+    // tokens, or gc deleted it. Match the rest once more and load what that
+    // finds (the pieces before are whole blocks, the same in both matches).
+    auto again = MatchOf(model, info, tokens);
+    if (again.ok() && again->tokens > result.tokens &&
+        ValidateKvView(view, info.shape, again->tokens).ok()) {
+      std::vector<PrefixMatch::Piece> rest;
+      for (const PrefixMatch::Piece& piece : again->pieces) {
+        if (piece.p0 >= result.tokens) rest.push_back(piece);
+      }
+      if (!rest.empty() && rest.front().p0 == result.tokens) {
+        KVSTASH_RETURN_IF_ERROR(LoadPieces(model, info, rest, tokens, view, &result, &gone));
+      }
+    }
+  }
+  counters_.hit_tokens_device += result.device_tokens;
+  counters_.hit_tokens_disk += result.disk_tokens;
+  counters_.hit_tokens_remote += result.remote_tokens;
+  counters_.miss_tokens += tokens.size() - result.tokens;
+  return result;
+}
+
+Status Store::LoadPieces(const ModelId& model, const ModelInfo& info,
+                         const std::vector<PrefixMatch::Piece>& pieces,
+                         const std::vector<int32_t>& tokens, const KvCacheView& view,
+                         LoadResult* result, bool* gone) {
+  *gone = false;
   // Every piece is read into the view first -- disk pieces by up to
   // load_threads threads at once -- then the results are taken in order: the
   // prefix ends at the first piece that failed.
-  const size_t n_pieces = match.pieces.size();
+  const size_t n_pieces = pieces.size();
   std::vector<Status> loaded(n_pieces);
   std::vector<std::function<void()>> keeps(n_pieces);  // queued for pieces in the prefix
   std::vector<Tier> tiers(n_pieces);
   std::vector<size_t> stored;  // pieces to read from disk or the peer
   for (size_t i = 0; i < n_pieces; ++i) {
-    const PrefixMatch::Piece& piece = match.pieces[i];
+    const PrefixMatch::Piece& piece = pieces[i];
     tiers[i] = piece.tier;
     CachedBlockPtr cached = tiers[i] == Tier::kDevice ? FindInMemory(model, piece.hash) : nullptr;
     if (cached) {
@@ -199,7 +230,7 @@ Result<LoadResult> Store::Load(const ModelId& model, const std::vector<int32_t>&
   auto load_stored = [&] {
     for (size_t k; !failed && (k = next.fetch_add(1)) < stored.size();) {
       const size_t i = stored[k];
-      loaded[i] = LoadStored(model, info, tiers[i], match.pieces[i], tokens, view, &keeps[i]);
+      loaded[i] = LoadStored(model, info, tiers[i], pieces[i], tokens, view, &keeps[i]);
       if (!loaded[i].ok() && !(tiers[i] == Tier::kDisk && loaded[i].IsCorruption())) {
         failed = true;
       }
@@ -210,7 +241,7 @@ Result<LoadResult> Store::Load(const ModelId& model, const std::vector<int32_t>&
   // which costs more than reading a few small blocks, so each thread gets at
   // least kMinLoadBytesPerThread of raw KV (docs/benchmarks.md, bench scale).
   uint64_t stored_bytes = 0;
-  for (size_t i : stored) stored_bytes += info.shape.RawBytes(match.pieces[i].n);
+  for (size_t i : stored) stored_bytes += info.shape.RawBytes(pieces[i].n);
   const size_t threads = std::min<size_t>(
       {LoadThreads(), stored.size(), std::max<size_t>(1, stored_bytes / kMinLoadBytesPerThread)});
   std::vector<std::thread> helpers;
@@ -226,7 +257,7 @@ Result<LoadResult> Store::Load(const ModelId& model, const std::vector<int32_t>&
 
   size_t first_bad = n_pieces;
   for (size_t i = 0; i < n_pieces; ++i) {
-    const PrefixMatch::Piece& piece = match.pieces[i];
+    const PrefixMatch::Piece& piece = pieces[i];
     const Tier tier = tiers[i];
     Status s = loaded[i];
     if (tier != Tier::kDevice) {
@@ -238,7 +269,7 @@ Result<LoadResult> Store::Load(const ModelId& model, const std::vector<int32_t>&
           std::fprintf(stderr, "kvstash: warning: peer sent a corrupt block %s: %s\n",
                        piece.hash.ToHex().c_str(), s.ToString().c_str());
         }
-        ++result.corrupt_blocks;
+        ++result->corrupt_blocks;
       }
       // The peer going away mid-load is a miss like any other. So is a blob
       // that cannot be read: one the writer deleted after a read-only view
@@ -257,27 +288,24 @@ Result<LoadResult> Store::Load(const ModelId& model, const std::vector<int32_t>&
       // Corrupt, gone meanwhile, or written by a newer kvstash: the prefix
       // ends here and the caller prefills the rest. I/O and usage errors surface.
       if (!s.IsCorruption() && !s.IsNotFound() && !s.IsNotSupported()) return s;
+      *gone = loaded[i].IsNotFound() && tier != Tier::kRemote;  // not an unreadable blob
       first_bad = i;
       break;  // the prefix ends here: the caller prefills the rest
     }
     if (keeps[i]) keeps[i]();
     RecordAccess(model, piece.hash);
-    result.tokens = piece.p0 + piece.n;
-    (tier == Tier::kDevice ? result.device_tokens
-     : tier == Tier::kDisk ? result.disk_tokens
-                           : result.remote_tokens) += piece.n;
+    result->tokens = piece.p0 + piece.n;
+    (tier == Tier::kDevice ? result->device_tokens
+     : tier == Tier::kDisk ? result->disk_tokens
+                           : result->remote_tokens) += piece.n;
   }
   for (size_t j = first_bad + 1; j < n_pieces; ++j) {
     if (tiers[j] == Tier::kDisk && loaded[j].IsCorruption()) {
-      DropCorrupt(model, match.pieces[j].hash, loaded[j]);
-      ++result.corrupt_blocks;
+      DropCorrupt(model, pieces[j].hash, loaded[j]);
+      ++result->corrupt_blocks;
     }
   }
-  counters_.hit_tokens_device += result.device_tokens;
-  counters_.hit_tokens_disk += result.disk_tokens;
-  counters_.hit_tokens_remote += result.remote_tokens;
-  counters_.miss_tokens += tokens.size() - result.tokens;
-  return result;
+  return Status::OK();
 }
 
 }  // namespace kvstash

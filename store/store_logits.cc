@@ -36,7 +36,7 @@ Result<std::optional<LogitsKey>> Store::LogitsKeyFor(const ModelId& model,
 }
 
 void Store::MemoizeLogits(const LogitsKey& key, const at::Tensor& logits) {
-  std::lock_guard<std::mutex> lock(logits_mu_);
+  MutexLock lock(&logits_mu_);
   logits_memo_.remove_if([&](const auto& entry) { return SameKey(entry.first, key); });
   logits_memo_.emplace_front(key, logits);
   if (logits_memo_.size() > kLogitsMemoEntries) logits_memo_.pop_back();
@@ -88,7 +88,7 @@ void Store::KeepMemoizedLogits() {
   if (!disk_ || disk_->read_only() || !writer_) return;
   std::vector<std::pair<LogitsKey, at::Tensor>> entries;
   {
-    std::lock_guard<std::mutex> lock(logits_mu_);
+    MutexLock lock(&logits_mu_);
     entries.assign(logits_memo_.begin(), logits_memo_.end());
   }
   for (auto& [key, row] : entries) {
@@ -109,7 +109,7 @@ Result<at::Tensor> Store::LoadLogits(const ModelId& model, const std::vector<int
   KVSTASH_ASSIGN_OR_RETURN(std::optional<LogitsKey> key, LogitsKeyFor(model, tokens));
   if (!key) return at::Tensor();
   {
-    std::lock_guard<std::mutex> lock(logits_mu_);
+    MutexLock lock(&logits_mu_);
     for (auto it = logits_memo_.begin(); it != logits_memo_.end(); ++it) {
       if (!SameKey(it->first, *key)) continue;
       logits_memo_.splice(logits_memo_.begin(), logits_memo_, it);

@@ -28,10 +28,10 @@ WriteBehind::WriteBehind(DiskTier* disk, const EncodeOptions& encode, uint64_t m
 
 WriteBehind::~WriteBehind() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
   }
-  work_cv_.notify_all();
+  work_cv_.SignalAll();
   thread_.join();
 }
 
@@ -46,32 +46,32 @@ void WriteBehind::EnqueueTask(std::function<void()> task, uint64_t bytes) {
 
 void WriteBehind::Enqueue(Item item) {
   const bool on_writer_thread = std::this_thread::get_id() == thread_.get_id();
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   // Backpressure; an item larger than the whole budget still goes through
   // once the queue is empty.
-  space_cv_.wait(lock, [&] {
-    return on_writer_thread || pending_bytes_ == 0 ||
-           pending_bytes_ + item.bytes <= max_pending_bytes_;
-  });
+  while (!on_writer_thread && pending_bytes_ != 0 &&
+         pending_bytes_ + item.bytes > max_pending_bytes_) {
+    space_cv_.Wait(&mu_);
+  }
   pending_bytes_ += item.bytes;
   ++submitted_;
   queue_.push_back(std::move(item));
-  work_cv_.notify_one();
+  work_cv_.Signal();
 }
 
 Status WriteBehind::Drain() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   const uint64_t target = submitted_;
-  space_cv_.wait(lock, [&] { return completed_ >= target; });
+  while (completed_ < target) space_cv_.Wait(&mu_);
   Status s = first_error_;
   first_error_ = Status::OK();
   return s;
 }
 
 void WriteBehind::Run() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   while (true) {
-    work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    while (!stopping_ && queue_.empty()) work_cv_.Wait(&mu_);
     if (queue_.empty()) return;  // stopping and drained
     // Take a run of block writes (up to kMaxBatchBytes) or one task.
     std::deque<Item> batch;
@@ -87,12 +87,12 @@ void WriteBehind::Run() {
         queue_.pop_front();
       }
     }
-    lock.unlock();
+    mu_.Unlock();
     WriteBatch(batch);
-    lock.lock();
+    mu_.Lock();
     for (const Item& item : batch) pending_bytes_ -= item.bytes;
     completed_ += batch.size();
-    space_cv_.notify_all();
+    space_cv_.SignalAll();
   }
 }
 
@@ -139,14 +139,14 @@ void WriteBehind::WriteBatch(std::deque<Item>& items) {
     for (const DiskBlockWrite& w : writes) {
       (remote_->Put(w.model, w.hash, w.blob).ok() ? sent : failed)++;
     }
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     remote_puts_ += sent;
     remote_put_errors_ += failed;
   }
   if (on_block_done_) {
     for (const Item& item : items) on_block_done_(item.block, status);
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (status.ok()) {
     blocks_written_ += writes.size();
     for (const auto& w : writes) bytes_written_ += w.blob.size();
@@ -160,27 +160,27 @@ void WriteBehind::WriteBatch(std::deque<Item>& items) {
 }
 
 uint64_t WriteBehind::blocks_written() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return blocks_written_;
 }
 uint64_t WriteBehind::bytes_written() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return bytes_written_;
 }
 uint64_t WriteBehind::write_errors() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return write_errors_;
 }
 uint64_t WriteBehind::remote_puts() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return remote_puts_;
 }
 uint64_t WriteBehind::remote_put_errors() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return remote_put_errors_;
 }
 uint64_t WriteBehind::pending_bytes() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return pending_bytes_;
 }
 

@@ -10,14 +10,13 @@
 #ifndef KVSTASH_STORE_WRITE_BEHIND_INTERNAL_H_
 #define KVSTASH_STORE_WRITE_BEHIND_INTERNAL_H_
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
 
 #include "serde/block_codec.h"
+#include "serde/mutex.h"
 #include "store/device_tier.h"
 #include "store/disk_tier.h"
 #include "store/remote_client.h"
@@ -64,9 +63,9 @@ class WriteBehind {
     uint64_t bytes = 0;
   };
 
-  void Enqueue(Item item);
-  void Run();
-  void WriteBatch(std::deque<Item>& items);
+  void Enqueue(Item item) KVSTASH_EXCLUDES(mu_);
+  void Run() KVSTASH_EXCLUDES(mu_);
+  void WriteBatch(std::deque<Item>& items) KVSTASH_EXCLUDES(mu_);
 
   DiskTier* const disk_;  // null: blocks only go to the peer
   RemoteClient* remote_ = nullptr;
@@ -75,20 +74,20 @@ class WriteBehind {
   const BlockDone on_block_done_;
   BlockCodec codec_;  // used only by the writer thread
 
-  mutable std::mutex mu_;
-  std::condition_variable work_cv_;   // writer waits for work
-  std::condition_variable space_cv_;  // producers wait for budget; Drain waits for progress
-  std::deque<Item> queue_;
-  uint64_t pending_bytes_ = 0;
-  uint64_t submitted_ = 0;  // items ever queued
-  uint64_t completed_ = 0;  // items ever finished
-  uint64_t blocks_written_ = 0;
-  uint64_t bytes_written_ = 0;
-  uint64_t write_errors_ = 0;
-  uint64_t remote_puts_ = 0;
-  uint64_t remote_put_errors_ = 0;
-  Status first_error_;
-  bool stopping_ = false;
+  mutable Mutex mu_;
+  CondVar work_cv_;   // writer waits for work
+  CondVar space_cv_;  // producers wait for budget; Drain waits for progress
+  std::deque<Item> queue_ KVSTASH_GUARDED_BY(mu_);
+  uint64_t pending_bytes_ KVSTASH_GUARDED_BY(mu_) = 0;
+  uint64_t submitted_ KVSTASH_GUARDED_BY(mu_) = 0;  // items ever queued
+  uint64_t completed_ KVSTASH_GUARDED_BY(mu_) = 0;  // items ever finished
+  uint64_t blocks_written_ KVSTASH_GUARDED_BY(mu_) = 0;
+  uint64_t bytes_written_ KVSTASH_GUARDED_BY(mu_) = 0;
+  uint64_t write_errors_ KVSTASH_GUARDED_BY(mu_) = 0;
+  uint64_t remote_puts_ KVSTASH_GUARDED_BY(mu_) = 0;
+  uint64_t remote_put_errors_ KVSTASH_GUARDED_BY(mu_) = 0;
+  Status first_error_ KVSTASH_GUARDED_BY(mu_);
+  bool stopping_ KVSTASH_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

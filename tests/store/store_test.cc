@@ -2,11 +2,13 @@
 
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <mutex>
 #include <new>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "store/disk_tier.h"
 #include "tests/store/store_open_util.h"
@@ -477,28 +479,40 @@ TEST(StoreTest, ConcurrentInsertsAndLoadsOfOverlappingPrefixes) {
     for (size_t p = 40; p < tokens.size(); ++p) tokens[p] = 1000 * (t + 1) + i + int(p);
     return tokens;
   };
-  std::atomic<int> failures{0};
+  std::mutex failures_mutex;
+  std::vector<std::string> failures;
+  auto fail = [&](int t, int i, const std::string& what) {
+    std::lock_guard<std::mutex> lock(failures_mutex);
+    failures.push_back("thread " + std::to_string(t) + " step " + std::to_string(i) + ": " + what);
+  };
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 25; ++i) {
         auto tokens = make_tokens(t, i);
         auto kv = MakeKv(desc, tokens, 96);
-        if (!store->Insert(model, tokens, kv).ok()) ++failures;
+        auto inserted = store->Insert(model, tokens, kv);
+        if (!inserted.ok()) fail(t, i, "insert: " + inserted.status().ToString());
         auto probe = make_tokens((t + 1) % 4, i);
         auto dst = MakeKv(desc, {}, 96);
         auto loaded = store->Load(model, probe, dst);
-        if (!loaded.ok() || loaded->tokens < 40) {
-          ++failures;
+        if (!loaded.ok()) {
+          fail(t, i, "load: " + loaded.status().ToString());
+          continue;
+        }
+        if (loaded->tokens < 40) {
+          fail(t, i, "loaded " + std::to_string(loaded->tokens) + " of the shared 40 tokens");
           continue;
         }
         // Whatever was loaded must be exactly the probe's KV.
-        if (!PrefixEqual(dst, MakeKv(desc, probe, 96), loaded->tokens)) ++failures;
+        if (!PrefixEqual(dst, MakeKv(desc, probe, 96), loaded->tokens)) {
+          fail(t, i, "loaded " + std::to_string(loaded->tokens) + " tokens of wrong KV");
+        }
       }
     });
   }
   for (auto& th : threads) th.join();
-  EXPECT_EQ(failures.load(), 0);
+  for (const auto& failure : failures) ADD_FAILURE() << failure;
   ASSERT_OK(store->Flush());
   EXPECT_EQ(store->Stats().corrupt_blocks, 0u);
   for (int t = 0; t < 4; ++t) {
