@@ -94,7 +94,11 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
           [self](const CachedBlockPtr& block, const Status&) { self->ForgetPending(block); });
     }
   }
-  if (store->writer_ && store->remote_) store->writer_->SetRemote(store->remote_.get());
+  if (store->writer_ && store->remote_) {
+    store->remote_puts_ =
+        std::make_unique<RemotePutQueue>(store->remote_.get(), options.max_pending_write_bytes);
+    store->writer_->SetRemote(store->remote_puts_.get());
+  }
   return store;
 }
 
@@ -593,6 +597,7 @@ Status Store::Flush() {
   for (CachedBlockPtr& block : retry) writer_->EnqueueBlock(std::move(block));
   writer_->EnqueueTask([this] { (void)FlushAccessRecords(); }, 0);
   Status s = writer_->Drain();
+  if (remote_puts_) remote_puts_->Drain();  // best effort: failures are only counted
   if (!recovered.ok()) s = recovered;
   if (dropped > 0) {
     Status lost = Status::ResourceExhausted(
@@ -673,6 +678,7 @@ Status Store::Close() {
     KeepMemoizedLogits();  // behind those blocks (kOnEvict kept both in memory)
     s = Flush();
     writer_.reset();
+    remote_puts_.reset();
   }
   disk_.reset();
   return s;
@@ -680,6 +686,10 @@ Status Store::Close() {
 
 StoreStats Store::Stats() const {
   StoreStats st;
+  if (remote_puts_) {
+    st.remote_puts = remote_puts_->puts();
+    st.remote_put_errors = remote_puts_->errors();
+  }
   st.hit_tokens_device = counters_.hit_tokens_device;
   st.hit_tokens_disk = counters_.hit_tokens_disk;
   st.hit_tokens_remote = counters_.hit_tokens_remote;
@@ -697,8 +707,6 @@ StoreStats Store::Stats() const {
     st.disk_blocks_written = writer_->blocks_written();
     st.disk_bytes_written = writer_->bytes_written();
     st.disk_write_errors = writer_->write_errors();
-    st.remote_puts = writer_->remote_puts();
-    st.remote_put_errors = writer_->remote_put_errors();
     MutexLock lock(&pending_mu_);
     st.disk_blocks_dropped = blocks_dropped_;
     st.failed_write_blocks = failed_writes_.size();

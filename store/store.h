@@ -21,8 +21,10 @@
 // Tiers: a device-memory LRU (StoreOptions::device_budget_bytes), then the
 // RocksDB disk tier (StoreOptions::path), then a `kvstash serve` peer
 // (StoreOptions::remote). See StoreOptions::spill_policy. Blocks found on the
-// peer are copied into the local tiers; new blocks are sent to the peer by
-// the background writer. A peer that is down is a miss, never an error.
+// peer are copied into the local tiers; new blocks are sent to the peer
+// after the background writer has written them, by a thread of their own (a
+// slow peer never holds up disk writes or Insert). A peer that is down is a
+// miss, never an error.
 //
 // Durability (kWriteThrough, the default): a block inserted by Insert() is
 // durable (it survives kill -9 of this process, and power loss if
@@ -132,7 +134,8 @@ struct StoreStats {
   uint64_t pending_write_bytes = 0;
   uint64_t loads = 0;              // Load() calls
   uint64_t remote_puts = 0;        // blocks the background writer put to the peer
-  uint64_t remote_put_errors = 0;  // puts to the peer that failed (down, refused)
+  uint64_t remote_put_errors = 0;  // puts to the peer that failed (down, refused) or were
+                                   // dropped (more waited than max_pending_write_bytes)
 };
 
 class Store {
@@ -320,6 +323,9 @@ class Store {
   std::unique_ptr<DeviceTier> device_tier_;
   std::unique_ptr<DiskTier> disk_;
   std::unique_ptr<RemoteClient> remote_;
+  // Puts to the peer, off the writer's thread; null without a peer or when
+  // read-only. Declared before writer_, which hands it blocks.
+  std::unique_ptr<class RemotePutQueue> remote_puts_;
   std::unique_ptr<WriteBehind> writer_;
   std::unique_ptr<DecoderPool> decoders_;
   Counters counters_;

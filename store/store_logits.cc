@@ -71,7 +71,7 @@ Status Store::InsertLogits(const ModelId& model, const std::vector<int32_t>& tok
     if (disk_ && !disk_->read_only() && disk_->GetMeta(key.model, key.parent).ok()) {
       (void)disk_->PutLogits(key, *record);
     }
-    if (remote_) (void)remote_->PutLogits(key, *record);
+    if (remote_puts_) remote_puts_->PutLogits(key, *record);
   };
   if (writer_) {
     writer_->EnqueueTask(std::move(keep), record->size());

@@ -54,7 +54,8 @@ struct StoreOptions {
   EncodeOptions encode;
 
   // Inserts block (backpressure) while more than this many raw bytes wait for
-  // the background writer. Default: 256 MiB.
+  // the background writer. Also bounds the encoded bytes waiting to be put to
+  // the peer (beyond it puts are dropped, never waited for). Default: 256 MiB.
   uint64_t max_pending_write_bytes = 256ull << 20;
 
   // Copy blocks found on disk into the device tier (in the background, so a

@@ -134,14 +134,12 @@ void WriteBehind::WriteBatch(std::deque<Item>& items) {
     writes.push_back(std::move(w));
   }
   if (status.ok() && disk_) status = disk_->PutBlocks(writes, /*sync=*/false);
-  if (status.ok() && remote_) {
-    uint64_t sent = 0, failed = 0;
-    for (const DiskBlockWrite& w : writes) {
-      (remote_->Put(w.model, w.hash, w.blob).ok() ? sent : failed)++;
+  uint64_t bytes = 0;
+  if (status.ok()) {
+    for (DiskBlockWrite& w : writes) {
+      bytes += w.blob.size();
+      if (remote_) remote_->PutBlock(w.model, w.hash, std::move(w.blob));
     }
-    MutexLock lock(&mu_);
-    remote_puts_ += sent;
-    remote_put_errors_ += failed;
   }
   if (on_block_done_) {
     for (const Item& item : items) on_block_done_(item.block, status);
@@ -149,7 +147,7 @@ void WriteBehind::WriteBatch(std::deque<Item>& items) {
   MutexLock lock(&mu_);
   if (status.ok()) {
     blocks_written_ += writes.size();
-    for (const auto& w : writes) bytes_written_ += w.blob.size();
+    bytes_written_ += bytes;
     return;
   }
   if (write_errors_++ == 0) {
@@ -170,14 +168,6 @@ uint64_t WriteBehind::bytes_written() const {
 uint64_t WriteBehind::write_errors() const {
   MutexLock lock(&mu_);
   return write_errors_;
-}
-uint64_t WriteBehind::remote_puts() const {
-  MutexLock lock(&mu_);
-  return remote_puts_;
-}
-uint64_t WriteBehind::remote_put_errors() const {
-  MutexLock lock(&mu_);
-  return remote_put_errors_;
 }
 uint64_t WriteBehind::pending_bytes() const {
   MutexLock lock(&mu_);

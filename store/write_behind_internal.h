@@ -19,7 +19,7 @@
 #include "serde/mutex.h"
 #include "store/device_tier.h"
 #include "store/disk_tier.h"
-#include "store/remote_client.h"
+#include "store/remote_put_queue_internal.h"
 
 namespace kvstash {
 
@@ -33,10 +33,10 @@ class WriteBehind {
   // Finishes queued work, then stops the thread.
   ~WriteBehind();
 
-  // Also send every written block to a `kvstash serve` peer (best effort:
-  // failures are counted, never retried). REQUIRES: called before the first
-  // Enqueue*; `remote` outlives the writer.
-  void SetRemote(RemoteClient* remote) { remote_ = remote; }
+  // Also hand every written block, encoded, to `remote` (the remote tier's
+  // own queue: a slow peer never holds up this thread). REQUIRES: called
+  // before the first Enqueue*; `remote` outlives the writer.
+  void SetRemote(RemotePutQueue* remote) { remote_ = remote; }
 
   // Queues `block` to be encoded and written. Called from the writer thread
   // itself (by a task), it never waits for budget, so it cannot deadlock.
@@ -52,8 +52,6 @@ class WriteBehind {
   uint64_t blocks_written() const;
   uint64_t bytes_written() const;  // encoded bytes
   uint64_t write_errors() const;
-  uint64_t remote_puts() const;
-  uint64_t remote_put_errors() const;
   uint64_t pending_bytes() const;
 
  private:
@@ -68,7 +66,7 @@ class WriteBehind {
   void WriteBatch(std::deque<Item>& items) KVSTASH_EXCLUDES(mu_);
 
   DiskTier* const disk_;  // null: blocks only go to the peer
-  RemoteClient* remote_ = nullptr;
+  RemotePutQueue* remote_ = nullptr;
   const EncodeOptions encode_;
   const uint64_t max_pending_bytes_;
   const BlockDone on_block_done_;
@@ -84,8 +82,6 @@ class WriteBehind {
   uint64_t blocks_written_ KVSTASH_GUARDED_BY(mu_) = 0;
   uint64_t bytes_written_ KVSTASH_GUARDED_BY(mu_) = 0;
   uint64_t write_errors_ KVSTASH_GUARDED_BY(mu_) = 0;
-  uint64_t remote_puts_ KVSTASH_GUARDED_BY(mu_) = 0;
-  uint64_t remote_put_errors_ KVSTASH_GUARDED_BY(mu_) = 0;
   Status first_error_ KVSTASH_GUARDED_BY(mu_);
   bool stopping_ KVSTASH_GUARDED_BY(mu_) = false;
   std::thread thread_;
