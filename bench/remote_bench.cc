@@ -18,8 +18,8 @@
 #include "bench/synthetic_kv.h"
 #include "serde/block_codec.h"
 #include "store/disk_tier.h"
-#include "store/remote_client.h"
-#include "store/server.h"
+#include "store/remote/peer_client.h"
+#include "store/remote/server.h"
 
 using namespace kvstash;
 namespace asio = boost::asio;
@@ -104,9 +104,9 @@ int main(int argc, char** argv) {
   ServerOptions server_options;
   server_options.port = 0;
   auto server = std::move(Server::Start(disk.get(), server_options)).value();
-  RemoteOptions remote_options;
+  PeerOptions remote_options;
   remote_options.port = server->port();
-  RemoteClient client(remote_options);
+  PeerClient client(remote_options);
 
   asio::io_context io;
   tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));

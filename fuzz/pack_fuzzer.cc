@@ -23,7 +23,7 @@
 #include "fuzz/fuzz_util.h"
 #include "serde/block_codec.h"
 #include "store/disk_tier.h"
-#include "store/pack.h"
+#include "gc/pack.h"
 
 namespace kvstash::fuzz {
 namespace {

@@ -31,7 +31,7 @@
 #include "fuzz/fuzz_util.h"
 #include "serde/wire.h"
 #include "store/disk_tier.h"
-#include "store/server.h"
+#include "store/remote/server.h"
 
 namespace kvstash::fuzz {
 namespace {

@@ -1,6 +1,7 @@
 #include "store/disk_tier.h"
 
 #include <rocksdb/cache.h>
+#include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
@@ -12,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <iterator>
 #include <random>
@@ -346,7 +348,31 @@ Result<std::shared_ptr<DiskTier::Impl>> DiskTier::Impl::Open(
   } else if (impl->layout < 2 || legacy || !exists) {
     KVSTASH_RETURN_IF_ERROR(impl->MigrateToLayout2(legacy, /*new_store=*/!exists));
   }
+  if (options.blob_files) {
+    impl->blob_reads_skip_checksums =
+        impl->CheckBlockTables(rocksdb::Options(db_options, blocks_cf));
+  }
   return impl;
+}
+
+bool DiskTier::Impl::CheckBlockTables(const rocksdb::Options& blocks_options) {
+  std::vector<rocksdb::LiveFileMetaData> files;
+  db->GetLiveFilesMetaData(&files);
+  for (const rocksdb::LiveFileMetaData& f : files) {
+    if (f.column_family_name != kBlocksFamily) continue;
+    const std::string file = f.db_path + f.name;
+    rocksdb::Status s = rocksdb::VerifySstFileChecksum(blocks_options, rocksdb::EnvOptions(),
+                                                       rocksdb::ReadOptions(), file);
+    if (!s.ok()) {
+      std::fprintf(stderr,
+                   "kvstash: warning: store table file %s is damaged (%s); every read checks "
+                   "checksums, and blocks it cannot read are misses (`kvstash verify --repair` "
+                   "salvages the store)\n",
+                   file.c_str(), s.ToString().c_str());
+      return false;
+    }
+  }
+  return true;
 }
 
 Status DiskTier::PutModel(const ModelId& model, std::string_view canonical_description) {
@@ -377,39 +403,6 @@ Result<std::vector<std::pair<ModelId, std::string>>> DiskTier::ListModels() {
   }
   KVSTASH_RETURN_IF_ERROR(FromRocks(it->status(), "list models"));
   return out;
-}
-
-std::string DiskPin::Encode() const {
-  std::string out;
-  out.reserve(1 + 2 * Hash128::kEncodedSize + 8);
-  PutFixed8(&out, kDiskPinVersion);
-  model.AppendTo(&out);
-  leaf.AppendTo(&out);
-  PutFixed64(&out, tokens);
-  return out;
-}
-
-Result<DiskPin> DiskPin::Decode(std::string_view bytes) {
-  LeReader in(bytes);
-  uint8_t version = 0;
-  if (!in.Read8(&version) || version == 0) return Status::Corruption("pin: bad version");
-  if (version > kDiskPinVersion) {
-    return Status::NotSupported("pin: version " + std::to_string(version) +
-                                " is newer than this kvstash reads (" +
-                                std::to_string(kDiskPinVersion) + ")");
-  }
-  DiskPin pin;
-  std::string_view model, leaf;
-  if (!in.ReadBytes(Hash128::kEncodedSize, &model) || !in.ReadBytes(Hash128::kEncodedSize, &leaf) ||
-      !in.Read64(&pin.tokens)) {
-    return Status::Corruption("pin: truncated");
-  }
-  if (in.remaining() != 0) {
-    return Status::Corruption("pin: " + std::to_string(in.remaining()) + " trailing bytes");
-  }
-  pin.model = Hash128::DecodeFrom(model.data());
-  pin.leaf = Hash128::DecodeFrom(leaf.data());
-  return pin;
 }
 
 Status DiskTier::PutPin(const DiskPin& pin) {
@@ -487,15 +480,20 @@ Result<BlockMeta> DiskTier::GetMeta(const ModelId& model, const BlockHash& hash)
 
 namespace {
 
-// How blobs are read. Checksums are verified: the same switch covers the
-// table blocks read on the way to a blob, and a damaged table block read
-// unverified reached an assertion in RocksDB's block parser (Debian's
-// librocksdb keeps assertions: SIGABRT; found by `soak.sh corrupt`). With
-// blob files the cache takes only the small key -> blob-file index blocks
-// (re-read and re-parsed on every read without it); inline values would
-// fill it with KV.
+// How blobs are read. RocksDB's checksums are skipped once the open found
+// the blocks family's table files sound (CheckBlockTables): the switch
+// covers both the CRC32c of every blob value (software in Debian's build;
+// every blob carries an xxh3 checksum that decoding checks anyway) and the
+// table blocks read on the way, and a damaged table block read unverified
+// reached an assertion in RocksDB's block parser (Debian's librocksdb keeps
+// assertions: SIGABRT; found by `soak.sh corrupt`). Table files written
+// later come from this process's flushes and from compactions, which read
+// their inputs verified. With blob files the cache takes only the small key
+// -> blob-file index blocks (re-read and re-parsed on every read without
+// it); inline values would fill it with KV.
 rocksdb::ReadOptions BlobReadOptions(const DiskTier::Impl& impl) {
   rocksdb::ReadOptions ro;
+  ro.verify_checksums = !impl.blob_reads_skip_checksums;
   ro.fill_cache = impl.options.blob_files;
   return ro;
 }
@@ -781,72 +779,6 @@ DiskTierSizes DiskTier::Sizes() {
   }
   sizes.wal_bytes = wal;
   return sizes;
-}
-
-namespace {
-
-// The record's fields in their on-disk order (docs/format.md, 5.1); Encode,
-// Decode and the arithmetic all walk this list. Only ever append.
-constexpr uint64_t DiskCounters::*kCounterFields[] = {
-    &DiskCounters::hit_tokens_device,
-    &DiskCounters::hit_tokens_disk,
-    &DiskCounters::miss_tokens,
-    &DiskCounters::blocks_inserted,
-    &DiskCounters::hash_collisions,
-    &DiskCounters::corrupt_blocks,
-    &DiskCounters::loads,
-    &DiskCounters::hit_tokens_remote,
-    // version 2
-    &DiskCounters::remote_puts,
-    &DiskCounters::remote_put_errors,
-};
-// How many of the fields each version holds (index: version).
-constexpr size_t kCounterFieldsOfVersion[] = {0, 8, 10};
-static_assert(std::size(kCounterFieldsOfVersion) == kDiskCountersVersion + 1);
-static_assert(kCounterFieldsOfVersion[kDiskCountersVersion] == std::size(kCounterFields));
-
-}  // namespace
-
-DiskCounters& DiskCounters::operator+=(const DiskCounters& d) {
-  for (auto field : kCounterFields) this->*field += d.*field;
-  return *this;
-}
-
-bool DiskCounters::IsZero() const {
-  for (auto field : kCounterFields) {
-    if (this->*field != 0) return false;
-  }
-  return true;
-}
-
-std::string DiskCounters::Encode() const {
-  std::string out;
-  out.reserve(1 + 8 * std::size(kCounterFields));
-  PutFixed8(&out, kDiskCountersVersion);
-  for (auto field : kCounterFields) PutFixed64(&out, this->*field);
-  return out;
-}
-
-Result<DiskCounters> DiskCounters::Decode(std::string_view bytes) {
-  LeReader in(bytes);
-  uint8_t version = 0;
-  if (!in.Read8(&version) || version == 0) {
-    return Status::Corruption("store counters: bad version");
-  }
-  if (version > kDiskCountersVersion) {
-    return Status::NotSupported("store counters: version " + std::to_string(version) +
-                                " is newer than this kvstash reads (" +
-                                std::to_string(kDiskCountersVersion) + ")");
-  }
-  DiskCounters c;
-  for (size_t i = 0; i < kCounterFieldsOfVersion[version]; ++i) {
-    if (!in.Read64(&(c.*kCounterFields[i]))) return Status::Corruption("store counters: truncated");
-  }
-  if (in.remaining() != 0) {
-    return Status::Corruption("store counters: " + std::to_string(in.remaining()) +
-                              " trailing bytes");
-  }
-  return c;
 }
 
 Result<DiskCounters> DiskTier::GetCounters() {

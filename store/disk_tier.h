@@ -45,6 +45,7 @@
 #include "serde/model_id.h"
 #include "serde/mutex.h"
 #include "serde/status.h"
+#include "serde/store_records.h"
 #include "store/child_index.h"
 #include "store/fault_injection.h"
 
@@ -114,48 +115,6 @@ struct DiskTierSizes {
   // RocksDB's estimate of the live data in SSTs and blob files (what a full
   // compaction would leave).
   uint64_t estimate_live_data_bytes = 0;
-};
-
-// The store's hit/miss/corruption counters, summed over every session that
-// wrote the store (value of "stats/counters" in the default family; format
-// in docs/format.md, section 5.1). Counts since the last Flush()/Close() of
-// a session that died are lost.
-inline constexpr uint8_t kDiskCountersVersion = 2;
-struct DiskCounters {
-  uint64_t hit_tokens_device = 0;
-  uint64_t hit_tokens_disk = 0;
-  uint64_t miss_tokens = 0;
-  uint64_t blocks_inserted = 0;
-  uint64_t hash_collisions = 0;
-  uint64_t corrupt_blocks = 0;
-  uint64_t loads = 0;  // Store::Load() calls
-  uint64_t hit_tokens_remote = 0;
-  // Since version 2 (zero in version 1 records):
-  uint64_t remote_puts = 0;        // blocks the background writer put to a peer
-  uint64_t remote_put_errors = 0;  // of them, puts that failed (the peer down, refusing)
-
-  DiskCounters& operator+=(const DiskCounters& d);
-  bool IsZero() const;
-  std::string Encode() const;
-  // Corruption for a truncated or malformed record; NotSupported for a newer
-  // version.
-  static Result<DiskCounters> Decode(std::string_view bytes);
-};
-
-// A pinned prefix (value of "pin/"+name in the default family; format in
-// docs/format.md, section 5.2): the leaf block of a stored chain that gc
-// must keep, with all of its ancestors.
-inline constexpr uint8_t kDiskPinVersion = 1;
-struct DiskPin {
-  std::string name;  // from the key; not part of the encoded value
-  ModelId model;
-  BlockHash leaf;
-  uint64_t tokens = 0;  // tokens the pinned chain covers: [0, tokens)
-
-  std::string Encode() const;
-  // Corruption for a truncated or malformed record; NotSupported for a newer
-  // version. `name` is left empty.
-  static Result<DiskPin> Decode(std::string_view bytes);
 };
 
 class DiskTier {

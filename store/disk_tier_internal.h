@@ -61,6 +61,9 @@ struct DiskTier::Impl {
   // from the metas at open (it cannot migrate). Null otherwise.
   std::unique_ptr<ChildIndex> legacy_links;
   Mutex counters_mu;  // makes AddCounters' read-modify-write atomic
+  // Blob reads skip RocksDB's checksums (BlobReadOptions): set at open when
+  // every table file of the blocks family passed CheckBlockTables.
+  bool blob_reads_skip_checksums = false;
 
   std::atomic<uint64_t> point_reads{0}, seeks{0}, steps{0};  // DiskTierWork
 
@@ -87,6 +90,10 @@ struct DiskTier::Impl {
   Status MigrateToLayout2(rocksdb::ColumnFamilyHandle* legacy, bool new_store);
   // Builds `legacy_links` from the metas.
   Status LoadLegacyLinks();
+  // Checks the block checksums of every table file of the blocks family
+  // (keys and blob references only: small). False, with a warning naming the
+  // file, if one is damaged.
+  bool CheckBlockTables(const rocksdb::Options& blocks_options);
   // The key of `b`'s child link; nullopt when it has none.
   Result<std::optional<std::string>> FindLinkKey(const DiskBlockDelete& b);
 };

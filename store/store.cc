@@ -12,7 +12,7 @@
 #include "serde/block_codec.h"
 #include "store/device_tier.h"
 #include "store/disk_tier.h"
-#include "store/remote_client.h"
+#include "store/remote/remote_tier.h"
 #include "store/store_internal.h"
 #include "store/write_behind_internal.h"
 
@@ -83,9 +83,7 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
     }
   }
   if (!options.remote.empty()) {
-    KVSTASH_ASSIGN_OR_RETURN(RemoteOptions remote, ParseRemoteAddress(options.remote));
-    remote.token = options.remote_token;
-    store->remote_ = std::make_unique<RemoteClient>(remote);
+    KVSTASH_ASSIGN_OR_RETURN(store->remote_, OpenRemoteTier(options.remote, options.remote_token));
     if (!store->writer_ && !options.read_only) {
       // No disk tier: the writer only sends new blocks to the peer.
       Store* self = store.get();

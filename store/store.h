@@ -78,7 +78,7 @@ namespace kvstash {
 
 class DeviceTier;
 class DiskTier;
-class RemoteClient;
+class RemoteTier;
 class WriteBehind;
 
 enum class Tier : uint8_t { kDevice = 0, kDisk = 1, kRemote = 2 };
@@ -322,7 +322,7 @@ class Store {
   const c10::Device device_;
   std::unique_ptr<DeviceTier> device_tier_;
   std::unique_ptr<DiskTier> disk_;
-  std::unique_ptr<RemoteClient> remote_;
+  std::unique_ptr<RemoteTier> remote_;
   // Puts to the peer, off the writer's thread; null without a peer or when
   // read-only. Declared before writer_, which hands it blocks.
   std::unique_ptr<class RemotePutQueue> remote_puts_;

@@ -11,7 +11,7 @@
 #include "serde/block_codec.h"
 #include "store/device_tier.h"
 #include "store/disk_tier.h"
-#include "store/remote_client.h"
+#include "store/remote/remote_tier.h"
 #include "store/store.h"
 #include "store/store_internal.h"
 #include "store/write_behind_internal.h"

@@ -7,7 +7,7 @@
 #include <optional>
 
 #include "store/disk_tier.h"
-#include "store/remote_client.h"
+#include "store/remote/remote_tier.h"
 #include "store/store.h"
 #include "store/write_behind_internal.h"
 

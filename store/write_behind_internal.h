@@ -19,7 +19,7 @@
 #include "serde/mutex.h"
 #include "store/device_tier.h"
 #include "store/disk_tier.h"
-#include "store/remote_put_queue_internal.h"
+#include "store/remote/remote_put_queue_internal.h"
 
 namespace kvstash {
 

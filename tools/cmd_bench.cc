@@ -17,7 +17,7 @@
 #include "engine/llama_model.h"
 #include "engine/model_maker.h"
 #include "store/kv_tensors.h"
-#include "store/server.h"
+#include "store/remote/server.h"
 #include "tools/bench_util.h"
 #include "tools/commands.h"
 

@@ -7,7 +7,7 @@
 
 #include "store/disk_tier.h"
 #include "store/file_util.h"
-#include "store/pack.h"
+#include "gc/pack.h"
 #include "tools/commands.h"
 
 namespace kvstash::cli {

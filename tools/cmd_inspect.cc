@@ -10,7 +10,7 @@
 #include <optional>
 
 #include "engine/tokenizer.h"
-#include "store/block_stats.h"
+#include "gc/block_stats.h"
 #include "store/disk_tier.h"
 #include "tools/commands.h"
 

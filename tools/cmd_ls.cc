@@ -8,7 +8,7 @@
 
 #include "engine/tokenizer.h"
 #include "store/disk_tier.h"
-#include "store/inventory.h"
+#include "gc/inventory.h"
 #include "tools/commands.h"
 
 namespace kvstash::cli {

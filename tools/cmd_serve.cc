@@ -9,7 +9,7 @@
 #include "gc/managed_store.h"
 #include "gc/units.h"
 #include "store/file_util.h"
-#include "store/server.h"
+#include "store/remote/server.h"
 #include "store/store.h"
 #include "tools/commands.h"
 

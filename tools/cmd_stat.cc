@@ -7,7 +7,7 @@
 
 #include "gc/disk_usage.h"
 #include "store/disk_tier.h"
-#include "store/inventory.h"
+#include "gc/inventory.h"
 #include "tools/commands.h"
 
 namespace kvstash::cli {

@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "store/inventory.h"
+#include "gc/inventory.h"
 #include "tests/gc/gc_test_util.h"
 
 namespace kvstash {

@@ -1,6 +1,6 @@
 // kvstash serve and the remote tier: sharing between stores, restarts, the
 // token, and hostile peers that must never take the server down.
-#include "store/server.h"
+#include "store/remote/server.h"
 
 #include <ATen/ops/equal.h>
 #include <ATen/ops/randn.h>
@@ -13,7 +13,7 @@
 
 #include "serde/wire.h"
 #include "store/disk_tier.h"
-#include "store/remote_client.h"
+#include "store/remote/peer_client.h"
 #include "store/store.h"
 #include "tests/store/store_test_util.h"
 #include "tests/test_util.h"
@@ -71,17 +71,17 @@ class ServerTest : public ::testing::Test {
     return std::move(store).value();
   }
 
-  RemoteClient Client(std::string token = "") {
-    RemoteOptions options = ParseRemoteAddress(Address()).value();
+  PeerClient Client(std::string token = "") {
+    PeerOptions options = ParsePeerAddress(Address()).value();
     options.token = token.empty() ? token_ : token;
     options.timeout = std::chrono::milliseconds(2000);
     options.retry_after = std::chrono::milliseconds(50);
-    return RemoteClient(options);
+    return PeerClient(options);
   }
 
   // A well-formed client still gets answers.
   void ExpectServing() {
-    RemoteClient client = Client();
+    PeerClient client = Client();
     auto stats = client.Stats();
     ASSERT_OK(stats.status());
     EXPECT_NE(stats->find("\"requests\""), std::string::npos);
@@ -205,7 +205,7 @@ TEST_F(ServerTest, ServerDownIsAMissAndRestartRecovers) {
   ASSERT_OK(writer->Insert(model, tokens, kv).status());
   ASSERT_OK(writer->Flush());
 
-  RemoteClient client = Client();
+  PeerClient client = Client();
   ASSERT_OK(client.Stats().status());  // a pooled connection now exists
   const uint16_t port = port_;
   server_->Stop();
@@ -233,7 +233,7 @@ TEST_F(ServerTest, ServerDownIsAMissAndRestartRecovers) {
 }
 
 TEST_F(ServerTest, TokenIsEnforced) {
-  RemoteClient wrong = Client("not-the-token");
+  PeerClient wrong = Client("not-the-token");
   auto s = wrong.Stats().status();
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("bad token"), std::string::npos) << s.ToString();
@@ -374,7 +374,7 @@ TEST_F(ServerTest, LogitsRecordsAreSharedThroughTheServer) {
 }
 
 TEST_F(ServerTest, CorruptLogitsPutIsRejectedAndTheServerKeepsServing) {
-  RemoteClient client = Client();
+  PeerClient client = Client();
   LogitsKey key{ModelId{1, 2}, BlockHash{3, 4}, BlockHash{5, 6}};
   std::vector<float> values(64, 0.25f);
   std::string record;
@@ -448,9 +448,9 @@ TEST(OldServerTest, LogitsFramesAreProbedSmallAndThenNotSent) {
       }
     }
   });
-  RemoteOptions options = ParseRemoteAddress("127.0.0.1:" + std::to_string(port)).value();
+  PeerOptions options = ParsePeerAddress("127.0.0.1:" + std::to_string(port)).value();
   options.timeout = std::chrono::milliseconds(2000);
-  RemoteClient client(options);
+  PeerClient client(options);
   LogitsKey key{ModelId{1, 2}, BlockHash{3, 4}, BlockHash{5, 6}};
   std::vector<float> values(200000, 0.5f);  // an 800 KB record
   std::string record;
@@ -467,7 +467,7 @@ TEST(OldServerTest, LogitsFramesAreProbedSmallAndThenNotSent) {
 }
 
 TEST_F(ServerTest, CorruptPutIsRejectedAndNothingIsStored) {
-  RemoteClient client = Client();
+  PeerClient client = Client();
   const auto desc = TestModel();
   const ModelId model = desc.Fingerprint().value();
   const auto tokens = Iota(16);
@@ -502,7 +502,7 @@ TEST_F(ServerTest, CorruptPutIsRejectedAndNothingIsStored) {
 // forged logits record over a stored one. Blocks and records are now put
 // once: what is stored and sound is never replaced.
 TEST_F(ServerTest, AStoredBlockOrRecordIsNeverReplacedByAPut) {
-  RemoteClient client = Client();
+  PeerClient client = Client();
   const auto desc = TestModel();
   const ModelId model = desc.Fingerprint().value();
   const auto tokens = Iota(16);
@@ -535,7 +535,7 @@ TEST_F(ServerTest, AStoredBlockOrRecordIsNeverReplacedByAPut) {
 // Put once does not keep damage: a stored block that no longer reads back
 // sound is replaced by a sound put of the same key.
 TEST_F(ServerTest, ADamagedStoredBlockIsReplacedByASoundPut) {
-  RemoteClient client = Client();
+  PeerClient client = Client();
   const auto desc = TestModel();
   const ModelId model = desc.Fingerprint().value();
   const auto tokens = Iota(16);
@@ -571,7 +571,7 @@ TEST_F(ServerTest, TheReadTokenReadsButNeverWrites) {
   ASSERT_OK(codec.Encode(h, std::string(h.shape.RawBytes(16), '\x01'), EncodeOptions{}, &blob));
   ASSERT_OK(Client().Put(model, h.hash, blob));
 
-  RemoteClient reader = Client("r3ad-only");
+  PeerClient reader = Client("r3ad-only");
   std::string back;
   ASSERT_OK(reader.Get(model, h.hash, &back));
   EXPECT_EQ(back, blob);
@@ -667,7 +667,7 @@ TEST_F(ServerTest, ClientThatStopsReadingIsDropped) {
   options.idle_timeout = std::chrono::milliseconds(300);
   StartServer(0, options);
   // Store one large block, then ask for it over and over without reading.
-  RemoteClient client = Client();
+  PeerClient client = Client();
   const auto desc = TestModel();
   const ModelId model = desc.Fingerprint().value();
   const auto tokens = Iota(16);

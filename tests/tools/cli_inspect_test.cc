@@ -16,7 +16,7 @@
 
 #include "serde/block_codec.h"
 #include "serde/block_hash.h"
-#include "store/block_stats.h"
+#include "gc/block_stats.h"
 #include "store/disk_tier.h"
 #include "store/store.h"
 #include "tests/raw_store.h"

@@ -1,4 +1,4 @@
-#include "store/remote_client.h"
+#include "store/remote/peer_client.h"
 
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -15,8 +15,8 @@ namespace kvstash {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-Result<RemoteOptions> ParseRemoteAddress(const std::string& address) {
-  RemoteOptions options;
+Result<PeerOptions> ParsePeerAddress(const std::string& address) {
+  PeerOptions options;
   const size_t colon = address.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
     return Status::InvalidArgument("remote address '" + address + "' is not HOST:PORT");
@@ -49,8 +49,8 @@ void SetTimeouts(tcp::socket& s, std::chrono::milliseconds timeout) {
 
 }  // namespace
 
-struct RemoteClient::Impl {
-  RemoteOptions options;
+struct PeerClient::Impl {
+  PeerOptions options;
   asio::io_context io;  // only for resolving and socket creation; calls are blocking
   Mutex mu;
   std::vector<std::unique_ptr<Conn>> idle KVSTASH_GUARDED_BY(mu);
@@ -176,14 +176,16 @@ struct RemoteClient::Impl {
   }
 };
 
-RemoteClient::RemoteClient(const RemoteOptions& options) : impl_(std::make_unique<Impl>()) {
+PeerClient::PeerClient(const PeerOptions& options) : impl_(std::make_unique<Impl>()) {
   impl_->options = options;
 }
-RemoteClient::~RemoteClient() = default;
+PeerClient::~PeerClient() = default;
 
-const RemoteOptions& RemoteClient::options() const { return impl_->options; }
+std::string PeerClient::Describe() const { return "kvstash serve " + impl_->Where(); }
 
-Result<uint32_t> RemoteClient::Match(const ModelId& model, const std::vector<BlockHash>& hashes) {
+const PeerOptions& PeerClient::options() const { return impl_->options; }
+
+Result<uint32_t> PeerClient::Match(const ModelId& model, const std::vector<BlockHash>& hashes) {
   std::string reply;
   KVSTASH_RETURN_IF_ERROR(
       impl_->Call(FrameType::kMatch, MatchPayload(model, hashes), FrameType::kMatchOk, &reply));
@@ -193,22 +195,22 @@ Result<uint32_t> RemoteClient::Match(const ModelId& model, const std::vector<Blo
   return present;
 }
 
-Status RemoteClient::Get(const ModelId& model, const BlockHash& hash, std::string* blob) {
+Status PeerClient::Get(const ModelId& model, const BlockHash& hash, std::string* blob) {
   return impl_->Call(FrameType::kGet, KeyPayload(model, hash), FrameType::kGetOk, blob);
 }
 
-Status RemoteClient::Put(const ModelId& model, const BlockHash& hash, std::string_view blob) {
+Status PeerClient::Put(const ModelId& model, const BlockHash& hash, std::string_view blob) {
   std::string reply;
   return impl_->Call(FrameType::kPut, KeyPayload(model, hash, blob), FrameType::kPutOk, &reply);
 }
 
-Status RemoteClient::Register(const ModelId& model, std::string_view canonical_description) {
+Status PeerClient::Register(const ModelId& model, std::string_view canonical_description) {
   std::string reply;
   return impl_->Call(FrameType::kRegister, ModelPayload(model, canonical_description),
                      FrameType::kRegisterOk, &reply);
 }
 
-Status RemoteClient::GetLogits(const LogitsKey& key, std::string* record) {
+Status PeerClient::GetLogits(const LogitsKey& key, std::string* record) {
   if (impl_->logits_support == 0) return Status::NotFound("the server keeps no logits records");
   Status s =
       impl_->Call(FrameType::kGetLogits, LogitsKeyPayload(key), FrameType::kGetLogitsOk, record);
@@ -220,7 +222,7 @@ Status RemoteClient::GetLogits(const LogitsKey& key, std::string* record) {
   return s;
 }
 
-Status RemoteClient::PutLogits(const LogitsKey& key, std::string_view record) {
+Status PeerClient::PutLogits(const LogitsKey& key, std::string_view record) {
   if (impl_->logits_support < 0) {
     // Ask with a small frame first: an older server refuses an unknown frame
     // from its header and closes without reading a 600 KB payload, which
@@ -236,7 +238,7 @@ Status RemoteClient::PutLogits(const LogitsKey& key, std::string_view record) {
                      &reply);
 }
 
-Result<std::string> RemoteClient::Stats() {
+Result<std::string> PeerClient::Stats() {
   std::string reply;
   KVSTASH_RETURN_IF_ERROR(impl_->Call(FrameType::kStats, {}, FrameType::kStatsOk, &reply));
   return reply;

@@ -1,5 +1,5 @@
-// RemoteClient: the client side of `kvstash serve`, used by the store's
-// remote tier.
+// PeerClient: the client side of `kvstash serve`, the remote tier of the
+// processes of one host (a RemoteTier backend, remote_tier.h).
 //
 // Keeps a small pool of connections (each said hello once) and sends one
 // request at a time per connection. Every call has a timeout. A failed
@@ -9,8 +9,8 @@
 // remote tier turns every failure into a miss, never a failed inference.
 //
 // Thread-safety: all methods may be called concurrently.
-#ifndef KVSTASH_STORE_REMOTE_CLIENT_H_
-#define KVSTASH_STORE_REMOTE_CLIENT_H_
+#ifndef KVSTASH_STORE_REMOTE_PEER_CLIENT_H_
+#define KVSTASH_STORE_REMOTE_PEER_CLIENT_H_
 
 #include <chrono>
 #include <cstdint>
@@ -22,10 +22,11 @@
 #include "serde/logits_record.h"
 #include "serde/model_id.h"
 #include "serde/status.h"
+#include "store/remote/remote_tier.h"
 
 namespace kvstash {
 
-struct RemoteOptions {
+struct PeerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 7420;
   std::string token;
@@ -40,30 +41,31 @@ struct RemoteOptions {
 };
 
 // "host:port" -> options (token and limits default).
-Result<RemoteOptions> ParseRemoteAddress(const std::string& address);
+Result<PeerOptions> ParsePeerAddress(const std::string& address);
 
-class RemoteClient {
+class PeerClient : public RemoteTier {
  public:
-  explicit RemoteClient(const RemoteOptions& options);
-  ~RemoteClient();
-  RemoteClient(const RemoteClient&) = delete;
-  RemoteClient& operator=(const RemoteClient&) = delete;
+  explicit PeerClient(const PeerOptions& options);
+  ~PeerClient() override;
+  PeerClient(const PeerClient&) = delete;
+  PeerClient& operator=(const PeerClient&) = delete;
 
-  const RemoteOptions& options() const;
+  const PeerOptions& options() const;
 
+  std::string Describe() const override;
   // How many leading `hashes` the server stores as a chain.
-  Result<uint32_t> Match(const ModelId& model, const std::vector<BlockHash>& hashes);
+  Result<uint32_t> Match(const ModelId& model, const std::vector<BlockHash>& hashes) override;
   // The stored blob (unverified: decode checks it). NotFound if absent.
-  Status Get(const ModelId& model, const BlockHash& hash, std::string* blob);
-  Status Put(const ModelId& model, const BlockHash& hash, std::string_view blob);
-  Status Register(const ModelId& model, std::string_view canonical_description);
+  Status Get(const ModelId& model, const BlockHash& hash, std::string* blob) override;
+  Status Put(const ModelId& model, const BlockHash& hash, std::string_view blob) override;
+  Status Register(const ModelId& model, std::string_view canonical_description) override;
   // Logits records (serde/logits_record.h). GetLogits: unverified; NotFound
   // if absent. A server older than these frames refuses them: from then on
   // GetLogits answers NotFound and PutLogits NotSupported without asking
   // (PutLogits asks with a GetLogits first, so an older server never sees a
   // large frame it cannot read).
-  Status GetLogits(const LogitsKey& key, std::string* record);
-  Status PutLogits(const LogitsKey& key, std::string_view record);
+  Status GetLogits(const LogitsKey& key, std::string* record) override;
+  Status PutLogits(const LogitsKey& key, std::string_view record) override;
   // The server's counters, as JSON text.
   Result<std::string> Stats();
 
@@ -74,4 +76,4 @@ class RemoteClient {
 
 }  // namespace kvstash
 
-#endif  // KVSTASH_STORE_REMOTE_CLIENT_H_
+#endif  // KVSTASH_STORE_REMOTE_PEER_CLIENT_H_

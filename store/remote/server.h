@@ -25,8 +25,8 @@
 //
 // Thread-safety: Start() and Stop() from one thread; the server runs on its
 // own `threads` threads.
-#ifndef KVSTASH_STORE_SERVER_H_
-#define KVSTASH_STORE_SERVER_H_
+#ifndef KVSTASH_STORE_REMOTE_SERVER_H_
+#define KVSTASH_STORE_REMOTE_SERVER_H_
 
 #include <chrono>
 #include <cstdint>
@@ -110,4 +110,4 @@ class Server {
 
 }  // namespace kvstash
 
-#endif  // KVSTASH_STORE_SERVER_H_
+#endif  // KVSTASH_STORE_REMOTE_SERVER_H_

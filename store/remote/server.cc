@@ -1,4 +1,4 @@
-#include "store/server.h"
+#include "store/remote/server.h"
 
 #include <array>
 #include <atomic>

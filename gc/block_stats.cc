@@ -1,4 +1,4 @@
-#include "store/block_stats.h"
+#include "gc/block_stats.h"
 
 #include <algorithm>
 #include <cctype>

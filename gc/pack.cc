@@ -1,4 +1,4 @@
-#include "store/pack.h"
+#include "gc/pack.h"
 
 #include <algorithm>
 #include <chrono>

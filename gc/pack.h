@@ -4,8 +4,8 @@
 // prefixes and small models' caches, not for copying a whole store.
 //
 // Thread-safety: free functions; DiskTier's own rules apply.
-#ifndef KVSTASH_STORE_PACK_H_
-#define KVSTASH_STORE_PACK_H_
+#ifndef KVSTASH_GC_PACK_H_
+#define KVSTASH_GC_PACK_H_
 
 #include <cstdint>
 #include <optional>
@@ -84,4 +84,4 @@ Result<ImportResult> ImportPack(DiskTier* disk, std::string_view bytes);
 
 }  // namespace kvstash
 
-#endif  // KVSTASH_STORE_PACK_H_
+#endif  // KVSTASH_GC_PACK_H_

@@ -1,10 +1,10 @@
 #include <utility>
 
-#include "store/remote_put_queue_internal.h"
+#include "store/remote/remote_put_queue_internal.h"
 
 namespace kvstash {
 
-RemotePutQueue::RemotePutQueue(RemoteClient* remote, uint64_t max_bytes)
+RemotePutQueue::RemotePutQueue(RemoteTier* remote, uint64_t max_bytes)
     : remote_(remote), max_bytes_(max_bytes) {
   thread_ = std::thread([this] { Run(); });
 }

@@ -7,8 +7,8 @@
 // opened while another process writes.
 //
 // Thread-safety: free functions; each call uses only its arguments.
-#ifndef KVSTASH_STORE_BLOCK_STATS_H_
-#define KVSTASH_STORE_BLOCK_STATS_H_
+#ifndef KVSTASH_GC_BLOCK_STATS_H_
+#define KVSTASH_GC_BLOCK_STATS_H_
 
 #include <cstdint>
 #include <optional>
@@ -95,4 +95,4 @@ Result<std::vector<std::pair<ModelId, BlockHash>>> FindBlocks(DiskTier* disk,
 
 }  // namespace kvstash
 
-#endif  // KVSTASH_STORE_BLOCK_STATS_H_
+#endif  // KVSTASH_GC_BLOCK_STATS_H_

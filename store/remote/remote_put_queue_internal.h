@@ -9,8 +9,8 @@
 // them.
 //
 // Thread-safety: all methods may be called concurrently.
-#ifndef KVSTASH_STORE_REMOTE_PUT_QUEUE_INTERNAL_H_
-#define KVSTASH_STORE_REMOTE_PUT_QUEUE_INTERNAL_H_
+#ifndef KVSTASH_STORE_REMOTE_REMOTE_PUT_QUEUE_INTERNAL_H_
+#define KVSTASH_STORE_REMOTE_REMOTE_PUT_QUEUE_INTERNAL_H_
 
 #include <cstdint>
 #include <deque>
@@ -21,14 +21,14 @@
 #include "serde/logits_record.h"
 #include "serde/model_id.h"
 #include "serde/mutex.h"
-#include "store/remote_client.h"
+#include "store/remote/remote_tier.h"
 
 namespace kvstash {
 
 class RemotePutQueue {
  public:
   // `remote` outlives the queue.
-  RemotePutQueue(RemoteClient* remote, uint64_t max_bytes);
+  RemotePutQueue(RemoteTier* remote, uint64_t max_bytes);
   // Sends what is queued (each put bounded by the client's timeout; an
   // unreachable peer fails them fast), then stops the thread.
   ~RemotePutQueue();
@@ -55,7 +55,7 @@ class RemotePutQueue {
   void Enqueue(Item item);
   void Run();
 
-  RemoteClient* const remote_;
+  RemoteTier* const remote_;
   const uint64_t max_bytes_;
 
   mutable Mutex mu_;
@@ -73,4 +73,4 @@ class RemotePutQueue {
 
 }  // namespace kvstash
 
-#endif  // KVSTASH_STORE_REMOTE_PUT_QUEUE_INTERNAL_H_
+#endif  // KVSTASH_STORE_REMOTE_REMOTE_PUT_QUEUE_INTERNAL_H_

@@ -1,7 +1,7 @@
 // What a store holds, summarized per model from the disk tier's metadata
 // (no block payload is read). Used by `kvstash ls` and `kvstash stat`.
-#ifndef KVSTASH_STORE_INVENTORY_H_
-#define KVSTASH_STORE_INVENTORY_H_
+#ifndef KVSTASH_GC_INVENTORY_H_
+#define KVSTASH_GC_INVENTORY_H_
 
 #include <cstdint>
 #include <optional>
@@ -49,4 +49,4 @@ Result<std::vector<ChainInventory>> ChainsOfModel(DiskTier* disk, const ModelId&
 
 }  // namespace kvstash
 
-#endif  // KVSTASH_STORE_INVENTORY_H_
+#endif  // KVSTASH_GC_INVENTORY_H_

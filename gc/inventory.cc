@@ -1,4 +1,4 @@
-#include "store/inventory.h"
+#include "gc/inventory.h"
 
 #include <algorithm>
 #include <map>

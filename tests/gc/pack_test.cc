@@ -1,6 +1,6 @@
-// Packs (store/pack.h): export -> import round trips that a Store can load
+// Packs (gc/pack.h): export -> import round trips that a Store can load
 // byte for byte, and damaged packs that change nothing.
-#include "store/pack.h"
+#include "gc/pack.h"
 
 #include <ATen/ops/equal.h>
 #include <ATen/ops/randn.h>

@@ -1,0 +1,54 @@
+// RemoteTier: what the Store asks of a remote tier, whichever backend holds
+// it. Today one backend: a `kvstash serve` peer (peer_client.h), shared by
+// the processes of one host.
+//
+// Contract for every backend: blobs and logits records come back
+// unverified (the Store checks each like a local block: checksum, header
+// against its key); every failure -- a backend down, slow or refusing -- is
+// a Status the Store turns into a miss or a counted put error, never a
+// failed request, and no call waits longer than the backend's timeout.
+//
+// Thread-safety: all methods may be called concurrently.
+#ifndef KVSTASH_STORE_REMOTE_REMOTE_TIER_H_
+#define KVSTASH_STORE_REMOTE_REMOTE_TIER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "serde/block_hash.h"
+#include "serde/logits_record.h"
+#include "serde/model_id.h"
+#include "serde/status.h"
+
+namespace kvstash {
+
+class RemoteTier {
+ public:
+  virtual ~RemoteTier() = default;
+
+  // "kvstash serve HOST:PORT": for messages.
+  virtual std::string Describe() const = 0;
+  // How many leading `hashes` the tier holds as a chain.
+  virtual Result<uint32_t> Match(const ModelId& model, const std::vector<BlockHash>& hashes) = 0;
+  // The stored blob. NotFound if absent.
+  virtual Status Get(const ModelId& model, const BlockHash& hash, std::string* blob) = 0;
+  // Stores a blob (a tier keeps the first sound one: put once).
+  virtual Status Put(const ModelId& model, const BlockHash& hash, std::string_view blob) = 0;
+  virtual Status Register(const ModelId& model, std::string_view canonical_description) = 0;
+  // Logits records (serde/logits_record.h). NotFound if absent.
+  virtual Status GetLogits(const LogitsKey& key, std::string* record) = 0;
+  virtual Status PutLogits(const LogitsKey& key, std::string_view record) = 0;
+};
+
+// The remote tier at `address` (StoreOptions::remote): "HOST:PORT" is a
+// `kvstash serve` peer; `token` is its hello token. InvalidArgument for an
+// address no backend takes.
+Result<std::unique_ptr<RemoteTier>> OpenRemoteTier(const std::string& address,
+                                                   const std::string& token);
+
+}  // namespace kvstash
+
+#endif  // KVSTASH_STORE_REMOTE_REMOTE_TIER_H_
