@@ -7,8 +7,6 @@
 #include <fcntl.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
-#include <rocksdb/filter_policy.h>
-#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 #include <sys/stat.h>
@@ -24,6 +22,7 @@
 
 #include "serde/status.h"
 #include "store/disk_tier.h"
+#include "store/disk_tier_internal.h"
 
 namespace kvstash::bench {
 
@@ -117,48 +116,33 @@ struct Tuning {
   uint64_t max_total_wal_size = 0;  // DBOptions::max_total_wal_size
 };
 
-// RocksDB opened by hand with DiskTier::Open's options (copied from
-// store/disk_tier.cc) plus a Tuning; writes the same keys and values as DiskTier.
+// RocksDB opened by hand with DiskTier::Open's options (RocksOptionsFor,
+// store/disk_tier_internal.h) plus a Tuning; writes the same keys and values
+// as DiskTier.
 class RocksView : public View {
  public:
   RocksView(std::string name, std::string dir, bool blob_files, Tuning t)
       : View(std::move(name), std::move(dir)), blob_files_(blob_files), t_(t) {}
   ~RocksView() override { Close(); }
   void Open() override {
-    rocksdb::DBOptions db_options;
-    db_options.create_if_missing = db_options.create_missing_column_families = true;
-    db_options.max_background_jobs = 2;
-    db_options.bytes_per_sync = 1 << 20;
+    DiskTierOptions store_options;
+    store_options.path = dir();
+    store_options.blob_files = blob_files_;
+    RocksOptions rocks = RocksOptionsFor(store_options);
+    rocksdb::DBOptions& db_options = rocks.db;
     db_options.advise_random_on_open = t_.advise_random;
     db_options.max_total_wal_size = t_.max_total_wal_size;
-    auto cache = rocksdb::NewLRUCache(64ull << 20);
-    auto small_family = [&](bool prefix_bloom) {
-      rocksdb::ColumnFamilyOptions cf;
-      rocksdb::BlockBasedTableOptions table;
-      table.block_cache = cache;
-      table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-      table.whole_key_filtering = true;
-      cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-      if (prefix_bloom) cf.prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(32));
-      cf.compression = rocksdb::kNoCompression;
-      return cf;
-    };
-    rocksdb::ColumnFamilyOptions blocks_cf = small_family(false);
-    blocks_cf.write_buffer_size = 64 << 20;
+    rocksdb::ColumnFamilyOptions blocks_cf = rocks.blocks;
     if (blob_files_) {
-      blocks_cf.enable_blob_files = true;
-      blocks_cf.min_blob_size = 1024;
-      blocks_cf.blob_file_size = 256 << 20;
-      blocks_cf.blob_compression_type = rocksdb::kNoCompression;
-      blocks_cf.enable_blob_garbage_collection = true;
-      blocks_cf.blob_garbage_collection_age_cutoff = 0.5;
-      blocks_cf.blob_cache = cache;
+      // The store has no blob cache; fill_cache measures one (the block cache).
+      blocks_cf.blob_cache =
+          blocks_cf.table_factory->GetOptions<rocksdb::BlockBasedTableOptions>()->block_cache;
     }
     std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-        {rocksdb::kDefaultColumnFamilyName, small_family(false)},
+        {rocksdb::kDefaultColumnFamilyName, rocks.small},
         {"blocks", blocks_cf},
-        {"meta", small_family(false)},
-        {"children", small_family(true)}};
+        {"meta", rocks.small},
+        {"children", rocks.prefixed}};
     rocksdb::DB* raw = nullptr;
     CheckRocks(rocksdb::DB::Open(db_options, dir(), families, &handles_, &raw), "open RocksDB");
     db_.reset(raw);

@@ -194,23 +194,9 @@ Status DiskTier::Recover() {
   return Status::OK();
 }
 
-Result<std::shared_ptr<DiskTier::Impl>> DiskTier::Impl::Open(
-    const DiskTierOptions& options, std::shared_ptr<DiskTier::WriteHealth> health) {
-  auto impl = std::make_shared<Impl>();
-  impl->options = options;
-  impl->health = std::move(health);
-
-  if (!options.read_only) {
-    std::error_code ec;
-    std::filesystem::create_directories(options.path, ec);
-    if (ec) {
-      return Status::IOError("create store directory " + options.path + ": " + ec.message());
-    }
-  } else if (!std::filesystem::exists(options.path + "/CURRENT")) {
-    return Status::NotFound("no kvstash store at " + options.path);
-  }
-
-  rocksdb::DBOptions db_options;
+RocksOptions RocksOptionsFor(const DiskTierOptions& options) {
+  RocksOptions rocks;
+  rocksdb::DBOptions& db_options = rocks.db;
   db_options.create_if_missing = !options.read_only;
   db_options.create_missing_column_families = !options.read_only;
   db_options.max_background_jobs = 2;
@@ -231,13 +217,6 @@ Result<std::shared_ptr<DiskTier::Impl>> DiskTier::Impl::Open(
   // store's few table files open faster on the calling thread.
   db_options.max_file_opening_threads = 1;
   if (options.read_only) db_options.max_open_files = -1;  // required by secondaries
-  std::shared_ptr<rocksdb::FileSystem> fs = rocksdb::FileSystem::Default();
-  if (options.fault_injector) {
-    fs = NewFaultFileSystem(std::move(fs), options.fault_injector);
-    impl->fault_env = rocksdb::NewCompositeEnv(fs);
-    db_options.env = impl->fault_env.get();
-  }
-
   auto cache = rocksdb::NewLRUCache(options.read_cache_bytes);
   auto small_family = [&](bool prefix_bloom) {
     rocksdb::ColumnFamilyOptions cf;
@@ -278,6 +257,38 @@ Result<std::shared_ptr<DiskTier::Impl>> DiskTier::Impl::Open(
     // No blob cache: the device tier is the cache, page-cache re-reads run
     // at ~8 GB/s, and 600 KB blobs churn a sharded LRU (docs/benchmarks.md).
   }
+  rocks.small = small_family(false);
+  rocks.prefixed = small_family(true);
+  rocks.blocks = blocks_cf;
+  return rocks;
+}
+
+Result<std::shared_ptr<DiskTier::Impl>> DiskTier::Impl::Open(
+    const DiskTierOptions& options, std::shared_ptr<DiskTier::WriteHealth> health) {
+  auto impl = std::make_shared<Impl>();
+  impl->options = options;
+  impl->health = std::move(health);
+
+  if (!options.read_only) {
+    std::error_code ec;
+    std::filesystem::create_directories(options.path, ec);
+    if (ec) {
+      return Status::IOError("create store directory " + options.path + ": " + ec.message());
+    }
+  } else if (!std::filesystem::exists(options.path + "/CURRENT")) {
+    return Status::NotFound("no kvstash store at " + options.path);
+  }
+
+  RocksOptions rocks = RocksOptionsFor(options);
+  rocksdb::DBOptions& db_options = rocks.db;
+  std::shared_ptr<rocksdb::FileSystem> fs = rocksdb::FileSystem::Default();
+  if (options.fault_injector) {
+    fs = NewFaultFileSystem(std::move(fs), options.fault_injector);
+    impl->fault_env = rocksdb::NewCompositeEnv(fs);
+    db_options.env = impl->fault_env.get();
+  }
+
+  rocksdb::ColumnFamilyOptions& blocks_cf = rocks.blocks;
   // Every family the store has must be opened read-write (RocksDB's rule),
   // so they are listed first: a layout-1 store has "children", which
   // migration drops; a family this kvstash does not know is opened with
@@ -293,10 +304,9 @@ Result<std::shared_ptr<DiskTier::Impl>> DiskTier::Impl::Open(
   }
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
   for (const std::string& name : names) {
-    rocksdb::ColumnFamilyOptions cf = small_family(false);
+    rocksdb::ColumnFamilyOptions cf = rocks.small;
     if (name == kBlocksFamily) cf = blocks_cf;
-    if (name == kLinksFamily) cf = small_family(true);
-    if (name == kLegacyChildrenFamily) cf = small_family(true);
+    if (name == kLinksFamily || name == kLegacyChildrenFamily) cf = rocks.prefixed;
     families.emplace_back(name, cf);
   }
 

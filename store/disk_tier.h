@@ -169,12 +169,13 @@ class DiskTier {
   // NotFound if absent.
   Result<BlockMeta> GetMeta(const ModelId& model, const BlockHash& hash);
   // Reads the blob into `*blob` (replaced; its capacity is reused). NotFound
-  // if absent. RocksDB's own checksum of the value is not verified and the
-  // value is not cached (only, with blob files, the index block that points
-  // at it): every blob carries an xxh3 checksum that decoding
-  // checks (RocksDB's CRC32c runs in software in Debian's build, 1.4 GB/s),
-  // and the device tier is the cache (docs/benchmarks.md). Callers that do
-  // not decode must call ParseBlockHeader().
+  // if absent. RocksDB's own checksums are not verified when the open found
+  // every table file of the blocks family sound (a damaged one turns them on
+  // for every read), and the value is not cached (only, with blob files, the
+  // index block that points at it): every blob carries an xxh3 checksum that
+  // decoding checks (RocksDB's CRC32c runs in software in Debian's build, 1.4
+  // GB/s), and the device tier is the cache (docs/benchmarks.md). Callers
+  // that do not decode must call ParseBlockHeader().
   Status GetBlob(const ModelId& model, const BlockHash& hash, std::string* blob);
   // Reads many blobs in a row, for one thread at a time (verify's workers).
   // On a read-only view one iterator serves every read: RocksDB 7.8's

@@ -40,6 +40,16 @@ std::string PrefixEnd(std::string prefix);
 // A link's hash and tokens from its key and value (false if malformed).
 bool DecodeLink(const rocksdb::Slice& key, const rocksdb::Slice& value, ChildLink* link);
 
+// The RocksDB options of DiskTier::Open, before it adds the file system and
+// the info LOG (shared with bench/disk_views.h, which measures variations).
+struct RocksOptions {
+  rocksdb::DBOptions db;
+  rocksdb::ColumnFamilyOptions small;     // default, meta
+  rocksdb::ColumnFamilyOptions prefixed;  // links (and a layout-1 store's children)
+  rocksdb::ColumnFamilyOptions blocks;
+};
+RocksOptions RocksOptionsFor(const DiskTierOptions& options);
+
 // Whether writes are stopped by a failure, and by which (DiskTier::Recover).
 struct DiskTier::WriteHealth {
   std::atomic<bool> stopped{false};
