@@ -140,9 +140,9 @@ class RocksView : public View {
     }
     std::vector<rocksdb::ColumnFamilyDescriptor> families = {
         {rocksdb::kDefaultColumnFamilyName, rocks.small},
-        {"blocks", blocks_cf},
-        {"meta", rocks.small},
-        {"children", rocks.prefixed}};
+        {kBlocksFamily, blocks_cf},
+        {kMetaFamily, rocks.small},
+        {kLinksFamily, rocks.prefixed}};  // as a layout-2 store has them
     rocksdb::DB* raw = nullptr;
     CheckRocks(rocksdb::DB::Open(db_options, dir(), families, &handles_, &raw), "open RocksDB");
     db_.reset(raw);
