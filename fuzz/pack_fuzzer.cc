@@ -21,9 +21,9 @@
 #include <string>
 
 #include "fuzz/fuzz_util.h"
+#include "gc/pack.h"
 #include "serde/block_codec.h"
 #include "store/disk_tier.h"
-#include "gc/pack.h"
 
 namespace kvstash::fuzz {
 namespace {

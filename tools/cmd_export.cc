@@ -5,9 +5,9 @@
 #include <memory>
 #include <optional>
 
+#include "gc/pack.h"
 #include "store/disk_tier.h"
 #include "store/file_util.h"
-#include "gc/pack.h"
 #include "tools/commands.h"
 
 namespace kvstash::cli {

@@ -7,8 +7,8 @@
 #include <optional>
 
 #include "engine/tokenizer.h"
-#include "store/disk_tier.h"
 #include "gc/inventory.h"
+#include "store/disk_tier.h"
 #include "tools/commands.h"
 
 namespace kvstash::cli {

@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "gc/disk_usage.h"
-#include "store/disk_tier.h"
 #include "gc/inventory.h"
+#include "store/disk_tier.h"
 #include "tools/commands.h"
 
 namespace kvstash::cli {

@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "gc/block_stats.h"
 #include "serde/block_codec.h"
 #include "serde/block_hash.h"
-#include "gc/block_stats.h"
 #include "store/disk_tier.h"
 #include "store/store.h"
 #include "tests/raw_store.h"
