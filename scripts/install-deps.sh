@@ -15,6 +15,8 @@ packages=(
   libpcre2-dev          # tokenizer pre-tokenizer regexes need Unicode classes (\p{L})
   libutf8proc-dev       # NFC normalization for tokenizers that declare it
   libcli11-dev          # the kvstash command line
+  libhiredis-dev        # the Redis Cluster remote tier (store/remote/redis_*)
+  redis-server          # tests and scripts/redis-cluster.sh start their own cluster (never the service)
   zstd                  # `zstd -b` baselines in benchmarks
   clang libclang-rt-dev # libFuzzer targets (fuzz/): scripts/test.sh's short run, scripts/fuzz.sh
   llvm-14               # llvm-symbolizer: sanitizer reports with file:line

@@ -290,13 +290,15 @@ class Store {
                     const std::vector<PrefixMatch::Piece>& pieces,
                     const std::vector<int32_t>& tokens, const KvCacheView& view, LoadResult* result,
                     bool* gone);
-  // Loads one disk or remote piece into `view`. Sets `*keep` (if there is
-  // background work: keeping a peer's block locally, promoting it to the
+  // Loads one disk or remote piece into `view`: the blob in `*fetched` (taken)
+  // if not null, else read from the piece's tier. Sets `*keep` (if there is
+  // background work: keeping a remote block locally, promoting it to the
   // device tier) to what queues that work; Load() runs it in chain order, for
   // pieces inside the loaded prefix only.
   Status LoadStored(const ModelId& model, const ModelInfo& info, Tier tier,
                     const PrefixMatch::Piece& piece, const std::vector<int32_t>& tokens,
-                    const KvCacheView& view, std::function<void()>* keep);
+                    const KvCacheView& view, std::function<void()>* keep,
+                    std::string* fetched = nullptr);
   void QueuePromotion(std::shared_ptr<const std::string> blob, const BlockHeader& header,
                       const ModelInfo& info);
   void DropCorrupt(const ModelId& model, const BlockHash& hash, const Status& why);

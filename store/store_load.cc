@@ -26,7 +26,8 @@ constexpr uint64_t kMinLoadBytesPerThread = 256 << 10;
 
 Status Store::LoadStored(const ModelId& model, const ModelInfo& info, Tier tier,
                          const PrefixMatch::Piece& piece, const std::vector<int32_t>& tokens,
-                         const KvCacheView& view, std::function<void()>* keep) {
+                         const KvCacheView& view, std::function<void()>* keep,
+                         std::string* fetched) {
   std::unique_ptr<DecoderPool::Decoder> dec = decoders_->Take();
   struct ReturnOnExit {
     DecoderPool* pool;
@@ -34,7 +35,9 @@ Status Store::LoadStored(const ModelId& model, const ModelInfo& info, Tier tier,
     ~ReturnOnExit() { pool->Return(std::move(*dec)); }
   } return_on_exit{decoders_.get(), &dec};
 
-  if (tier == Tier::kRemote) {
+  if (fetched != nullptr) {
+    dec->blob.swap(*fetched);
+  } else if (tier == Tier::kRemote) {
     KVSTASH_RETURN_IF_ERROR(remote_->Get(model, piece.hash, &dec->blob));
   } else {
     KVSTASH_RETURN_IF_ERROR(disk_->GetBlob(model, piece.hash, &dec->blob));
@@ -201,7 +204,8 @@ Status Store::LoadPieces(const ModelId& model, const ModelInfo& info,
   std::vector<Status> loaded(n_pieces);
   std::vector<std::function<void()>> keeps(n_pieces);  // queued for pieces in the prefix
   std::vector<Tier> tiers(n_pieces);
-  std::vector<size_t> stored;  // pieces to read from disk or the peer
+  std::vector<size_t> on_disk;    // pieces to read from disk
+  std::vector<size_t> on_remote;  // pieces to fetch from the remote tier (after the local ones)
   for (size_t i = 0; i < n_pieces; ++i) {
     const PrefixMatch::Piece& piece = pieces[i];
     tiers[i] = piece.tier;
@@ -212,7 +216,7 @@ Status Store::LoadPieces(const ModelId& model, const ModelInfo& info,
       // A device block evicted since Match() is usually on disk.
       if (tiers[i] != Tier::kRemote) tiers[i] = Tier::kDisk;
       loaded[i] = Status::Aborted("not loaded: an earlier block failed");
-      stored.push_back(i);
+      (tiers[i] == Tier::kRemote ? on_remote : on_disk).push_back(i);
     } else {
       loaded[i] = Status::NotFound("block evicted");
     }
@@ -227,33 +231,54 @@ Status Store::LoadPieces(const ModelId& model, const ModelInfo& info,
   // next to which reading them costs little.
   std::atomic<size_t> next{0};
   std::atomic<bool> failed{false};
-  auto load_stored = [&] {
-    for (size_t k; !failed && (k = next.fetch_add(1)) < stored.size();) {
-      const size_t i = stored[k];
+  auto load_from_disk = [&] {
+    for (size_t k; !failed && (k = next.fetch_add(1)) < on_disk.size();) {
+      const size_t i = on_disk[k];
       loaded[i] = LoadStored(model, info, tiers[i], pieces[i], tokens, view, &keeps[i]);
-      if (!loaded[i].ok() && !(tiers[i] == Tier::kDisk && loaded[i].IsCorruption())) {
-        failed = true;
-      }
+      if (!loaded[i].ok() && !loaded[i].IsCorruption()) failed = true;
     }
   };
-  // Remote pieces too: the client keeps a pool of connections, so one
-  // thread's fetch overlaps another's decode. A thread is started per load,
-  // which costs more than reading a few small blocks, so each thread gets at
-  // least kMinLoadBytesPerThread of raw KV (docs/benchmarks.md, bench scale).
-  uint64_t stored_bytes = 0;
-  for (size_t i : stored) stored_bytes += info.shape.RawBytes(pieces[i].n);
-  const size_t threads = std::min<size_t>(
-      {LoadThreads(), stored.size(), std::max<size_t>(1, stored_bytes / kMinLoadBytesPerThread)});
+  // A thread is started per load, which costs more than reading a few small
+  // blocks, so each thread gets at least kMinLoadBytesPerThread of raw KV
+  // (docs/benchmarks.md, bench scale).
+  auto threads_for = [&](const std::vector<size_t>& list) {
+    uint64_t bytes = 0;
+    for (size_t i : list) bytes += info.shape.RawBytes(pieces[i].n);
+    return std::min<size_t>(
+        {LoadThreads(), list.size(), std::max<size_t>(1, bytes / kMinLoadBytesPerThread)});
+  };
   std::vector<std::thread> helpers;
-  for (size_t t = 1; t < threads; ++t) {
+  for (size_t t = 1; t < threads_for(on_disk); ++t) {
     try {
-      helpers.emplace_back(load_stored);
+      helpers.emplace_back(load_from_disk);
     } catch (const std::system_error&) {
       break;  // no more threads to be had: the ones started (and this one) do it all
     }
   }
-  load_stored();
+  load_from_disk();
   for (std::thread& t : helpers) t.join();
+
+  // Remote pieces follow the local ones in a chain: fetched only if those
+  // loaded, all at once (the backend overlaps the fetches: a connection pool
+  // for the peer, a pipeline per master for Redis), each decoded as it
+  // arrives. A piece after one that failed is left (past the prefix).
+  if (!on_remote.empty() && !failed) {
+    std::vector<BlockHash> hashes;
+    for (size_t i : on_remote) hashes.push_back(pieces[i].hash);
+    std::atomic<size_t> first_failure{n_pieces};
+    remote_->GetMany(model, hashes, threads_for(on_remote),
+                     [&](size_t k, Status fetched, std::string* blob) {
+                       const size_t i = on_remote[k];
+                       if (i > first_failure.load()) return;
+                       loaded[i] = fetched.ok() ? LoadStored(model, info, tiers[i], pieces[i],
+                                                             tokens, view, &keeps[i], blob)
+                                                : std::move(fetched);
+                       if (loaded[i].ok()) return;
+                       size_t seen = first_failure.load();
+                       while (i < seen && !first_failure.compare_exchange_weak(seen, i)) {
+                       }
+                     });
+  }
 
   size_t first_bad = n_pieces;
   for (size_t i = 0; i < n_pieces; ++i) {
@@ -265,9 +290,12 @@ Status Store::LoadPieces(const ModelId& model, const ModelInfo& info,
         if (tier == Tier::kDisk) {
           DropCorrupt(model, piece.hash, s);
         } else {
+          // Deleted there, so the next insert stores it again.
           ++counters_.corrupt_blocks;
-          std::fprintf(stderr, "kvstash: warning: peer sent a corrupt block %s: %s\n",
-                       piece.hash.ToHex().c_str(), s.ToString().c_str());
+          std::fprintf(stderr, "kvstash: warning: %s sent a corrupt block %s (dropped): %s\n",
+                       remote_->Describe().c_str(), piece.hash.ToHex().c_str(),
+                       s.ToString().c_str());
+          remote_->Drop(model, piece.hash);
         }
         ++result->corrupt_blocks;
       }

@@ -290,10 +290,11 @@ void AddRunCommand(CLI::App& app, Action* action) {
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   cmd->add_option("--remote", f->remote,
-                  "HOST:PORT of a `kvstash serve` peer to share KV with (with --store none: "
-                  "device memory plus the peer)");
+                  "Remote tier to share KV with: HOST:PORT of a `kvstash serve` peer, or "
+                  "redis://[:PASSWORD@]HOST:PORT[,HOST:PORT...] of a Redis Cluster (with "
+                  "--store none: device memory plus the remote)");
   cmd->add_option("--remote-token-file", f->remote_token_file,
-                  "File holding the peer's shared secret");
+                  "File holding the peer's shared secret or the Redis password");
   cmd->add_option("--pin", f->pin,
                   "After the run, pin the prompt's stored prefix under NAME so gc keeps it "
                   "(kvstash ls --pinned, kvstash unpin)");

@@ -8,6 +8,9 @@
 #include "gc/disk_usage.h"
 #include "gc/inventory.h"
 #include "store/disk_tier.h"
+#include "store/remote/peer_client.h"
+#include "store/remote/redis_address.h"
+#include "store/remote/redis_cluster_tier.h"
 #include "tools/commands.h"
 
 namespace kvstash::cli {
@@ -132,19 +135,136 @@ void PrintHuman(const std::string& dir, const Totals& t, const DiskTierSizes& z,
   }
 }
 
+// `stat --remote redis://...`: what each master holds for kvstash.
+int StatRedis(const RedisClusterOptions& options, bool json) {
+  auto tier = RedisClusterTier::Open(options);
+  const std::vector<RedisNodeCensus> census = tier->Census();
+  if (census.empty()) {
+    return Fail("stat", Status::IOError("remote " + DescribeRedisSeeds(options) +
+                                        ": no node answered with a slot map"));
+  }
+  RedisNodeCensus total;
+  size_t failed = 0;
+  nlohmann::json nodes = nlohmann::json::array();
+  for (const RedisNodeCensus& n : census) {
+    total.blocks += n.blocks;
+    total.block_bytes += n.block_bytes;
+    total.logits += n.logits;
+    total.logits_bytes += n.logits_bytes;
+    total.models += n.models;
+    total.used_memory += n.used_memory;
+    total.evicted_keys += n.evicted_keys;
+    failed += !n.error.empty();
+    nodes.push_back({{"node", n.address.ToString()},
+                     {"slots", n.slots},
+                     {"error", n.error.empty() ? nlohmann::json() : nlohmann::json(n.error)},
+                     {"blocks", n.blocks},
+                     {"block_bytes", n.block_bytes},
+                     {"logits_records", n.logits},
+                     {"logits_bytes", n.logits_bytes},
+                     {"used_memory_bytes", n.used_memory},
+                     {"maxmemory_bytes", n.maxmemory},
+                     {"maxmemory_policy", n.maxmemory_policy},
+                     {"evicted_keys", n.evicted_keys}});
+  }
+  if (json) {
+    PrintJson(nlohmann::json{{"remote", DescribeRedisSeeds(options)},
+                             {"masters", census.size()},
+                             {"masters_unreachable", failed},
+                             {"blocks", total.blocks},
+                             {"block_bytes", total.block_bytes},
+                             {"logits_records", total.logits},
+                             {"logits_bytes", total.logits_bytes},
+                             {"models", total.models},
+                             {"used_memory_bytes", total.used_memory},
+                             {"evicted_keys", total.evicted_keys},
+                             {"nodes", nodes}});
+  } else {
+    auto u = [](uint64_t v) { return static_cast<unsigned long long>(v); };
+    std::printf("remote       %s (Redis Cluster, %zu masters%s)\n",
+                DescribeRedisSeeds(options).c_str(), census.size(),
+                failed ? (", " + std::to_string(failed) + " not answering").c_str() : "");
+    std::printf("blocks       %llu (%s)\n", u(total.blocks), HumanBytes(total.block_bytes).c_str());
+    std::printf("logits       %llu records (%s)\n", u(total.logits),
+                HumanBytes(total.logits_bytes).c_str());
+    std::printf("memory       %s used; %llu keys evicted by Redis\n",
+                HumanBytes(total.used_memory).c_str(), u(total.evicted_keys));
+    for (const RedisNodeCensus& n : census) {
+      if (!n.error.empty()) {
+        std::printf("  %-21s %5zu slots  error: %s\n", n.address.ToString().c_str(), n.slots,
+                    n.error.c_str());
+        continue;
+      }
+      std::printf("  %-21s %5zu slots  %8llu blocks %10s  used %s of %s (%s), %llu evicted\n",
+                  n.address.ToString().c_str(), n.slots, u(n.blocks),
+                  HumanBytes(n.block_bytes).c_str(), HumanBytes(n.used_memory).c_str(),
+                  n.maxmemory ? HumanBytes(n.maxmemory).c_str() : "no limit",
+                  n.maxmemory_policy.c_str(), u(n.evicted_keys));
+    }
+  }
+  // Shown what answered; a master that did not makes the census partial.
+  if (failed > 0) {
+    return Fail("stat",
+                Status::IOError(std::to_string(failed) + " of " + std::to_string(census.size()) +
+                                " masters did not answer: the census is partial"));
+  }
+  return kExitOk;
+}
+
+// `stat --remote HOST:PORT`: the peer's own counters.
+int StatPeer(const std::string& address, const std::string& token, bool json) {
+  auto options = ParsePeerAddress(address);
+  if (!options.ok()) return Fail("stat", options.status());
+  options->token = token;
+  PeerClient peer(*options);
+  auto stats = peer.Stats();
+  if (!stats.ok()) return Fail("stat", stats.status().WithContext("kvstash serve " + address));
+  auto parsed = nlohmann::json::parse(*stats, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) {
+    return Fail("stat", Status::Corruption("kvstash serve " + address + ": stats are not JSON"));
+  }
+  if (json) {
+    PrintJson(nlohmann::json{{"remote", address}, {"server", parsed}});
+  } else {
+    std::printf("remote       kvstash serve %s\n", address.c_str());
+    for (const auto& [key, value] : parsed.items()) {
+      std::printf("  %-24s %s\n", key.c_str(), value.dump().c_str());
+    }
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 void AddStatCommand(CLI::App& app, Action* action) {
   struct Flags {
-    std::string store;
+    std::string store, remote, remote_token_file;
     bool json = false;
   };
   auto flags = std::make_shared<Flags>();
-  CLI::App* cmd = app.add_subcommand("stat", "Summarize a store: contents, sizes, hit counters");
+  CLI::App* cmd = app.add_subcommand(
+      "stat", "Summarize a store (contents, sizes, hit counters) or a remote tier");
   cmd->add_option("--store", flags->store, "Store directory (default: $KVSTASH_DIR, ...)");
+  cmd->add_option("--remote", flags->remote,
+                  "Summarize this remote tier instead: redis://HOST:PORT[,...] (what each master "
+                  "holds for kvstash) or HOST:PORT of a `kvstash serve` peer (its counters)");
+  cmd->add_option("--remote-token-file", flags->remote_token_file,
+                  "File holding the Redis password or the peer's token");
   cmd->add_flag("--json", flags->json, "Print one JSON document");
   cmd->callback([flags, action] {
     *action = [flags]() -> int {
+      if (!flags->remote.empty()) {
+        std::string token;
+        if (!flags->remote_token_file.empty()) {
+          auto read = ReadTokenFile(flags->remote_token_file);
+          if (!read.ok()) return Fail("stat", read.status().WithContext("--remote-token-file"));
+          token = *read;
+        }
+        if (!IsRedisAddress(flags->remote)) return StatPeer(flags->remote, token, flags->json);
+        auto options = ParseRedisAddress(flags->remote, token);
+        if (!options.ok()) return Fail("stat", options.status());
+        return StatRedis(*options, flags->json);
+      }
       auto disk = OpenStoreReadOnly(flags->store, "summarize");
       if (!disk.ok()) return Fail("stat", disk.status());
       auto inventory = InventoryByModel(disk->get());

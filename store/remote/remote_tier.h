@@ -1,6 +1,7 @@
 // RemoteTier: what the Store asks of a remote tier, whichever backend holds
-// it. Today one backend: a `kvstash serve` peer (peer_client.h), shared by
-// the processes of one host.
+// it. Two backends: a `kvstash serve` peer (peer_client.h), shared by the
+// processes of one host, and a Redis Cluster (redis_cluster_tier.h), shared
+// by many hosts.
 //
 // Contract for every backend: blobs and logits records come back
 // unverified (the Store checks each like a local block: checksum, header
@@ -12,7 +13,9 @@
 #ifndef KVSTASH_STORE_REMOTE_REMOTE_TIER_H_
 #define KVSTASH_STORE_REMOTE_REMOTE_TIER_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -35,6 +38,19 @@ class RemoteTier {
   virtual Result<uint32_t> Match(const ModelId& model, const std::vector<BlockHash>& hashes) = 0;
   // The stored blob. NotFound if absent.
   virtual Status Get(const ModelId& model, const BlockHash& hash, std::string* blob) = 0;
+  // Called once per hash of GetMany with Get's status and, when OK, the blob
+  // (the callee may take it). Calls for different indices may come from
+  // several threads at once.
+  using BlobSink = std::function<void(size_t index, Status status, std::string* blob)>;
+  // Get for every hash, overlapping the fetches (up to `parallelism` at a
+  // time where the backend needs threads for that) and handing each blob to
+  // `sink` as it arrives. Default: Get from up to `parallelism` threads.
+  virtual void GetMany(const ModelId& model, const std::vector<BlockHash>& hashes,
+                       size_t parallelism, const BlobSink& sink);
+  // Forgets a blob the Store found corrupt or not matching its key, so it is
+  // stored again. Default: nothing (a backend that verifies what it is
+  // given never holds one).
+  virtual void Drop(const ModelId& model, const BlockHash& hash) {}
   // Stores a blob (a tier keeps the first sound one: put once).
   virtual Status Put(const ModelId& model, const BlockHash& hash, std::string_view blob) = 0;
   virtual Status Register(const ModelId& model, std::string_view canonical_description) = 0;
@@ -44,8 +60,11 @@ class RemoteTier {
 };
 
 // The remote tier at `address` (StoreOptions::remote): "HOST:PORT" is a
-// `kvstash serve` peer; `token` is its hello token. InvalidArgument for an
-// address no backend takes.
+// `kvstash serve` peer, `token` its hello token; "redis://..." is a Redis
+// Cluster (redis_address.h), `token` its password unless the address has
+// one. InvalidArgument for an address no backend takes. A backend that
+// cannot be reached is not an error here: its blocks are misses until it
+// answers.
 Result<std::unique_ptr<RemoteTier>> OpenRemoteTier(const std::string& address,
                                                    const std::string& token);
 

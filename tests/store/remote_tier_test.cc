@@ -17,7 +17,8 @@ TEST(RemoteTierTest, HostPortIsAKvstashServePeer) {
 }
 
 TEST(RemoteTierTest, AnAddressNoBackendTakesIsRefusedByName) {
-  for (const char* address : {"redis://10.0.0.1:6379", "127.0.0.1", "127.0.0.1:99999", ":7420"}) {
+  for (const char* address :
+       {"memcached://10.0.0.1:11211", "127.0.0.1", "127.0.0.1:99999", ":7420"}) {
     auto tier = OpenRemoteTier(address, "");
     ASSERT_FALSE(tier.ok()) << address;
     EXPECT_TRUE(tier.status().IsInvalidArgument()) << tier.status().ToString();
@@ -26,7 +27,7 @@ TEST(RemoteTierTest, AnAddressNoBackendTakesIsRefusedByName) {
   // Through the Store, before anything is opened.
   StoreOptions options;
   options.device = "cpu";
-  options.remote = "redis://10.0.0.1:6379";
+  options.remote = "memcached://10.0.0.1:11211";
   auto store = Store::Open(options);
   ASSERT_FALSE(store.ok());
   EXPECT_NE(store.status().message().find("HOST:PORT"), std::string::npos)
