@@ -15,6 +15,7 @@
 #include "serde/block_codec.h"
 #include "serde/logits_record.h"
 #include "serde/mutex.h"
+#include "store/parallel.h"
 
 namespace kvstash {
 
@@ -275,16 +276,7 @@ Result<VerifyReport> VerifyStore(DiskTier* disk, const VerifyOptions& options) {
       if (options.progress) options.progress(done, order.size());
     }
   };
-  std::vector<std::thread> helpers;
-  for (size_t t = 1; t < threads; ++t) {
-    try {
-      helpers.emplace_back(work);
-    } catch (const std::system_error&) {
-      break;  // fewer threads: the ones started (and this one) do it all
-    }
-  }
-  work();
-  for (std::thread& t : helpers) t.join();
+  RunOnThreads(threads, work);
   KVSTASH_RETURN_IF_ERROR(error);
   std::sort(problems.begin(), problems.end(),
             [](const BlockProblem& a, const BlockProblem& b) { return a.ref < b.ref; });

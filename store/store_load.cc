@@ -5,12 +5,12 @@
 #include <atomic>
 #include <cstdio>
 #include <functional>
-#include <system_error>
 #include <thread>
 
 #include "serde/block_codec.h"
 #include "store/device_tier.h"
 #include "store/disk_tier.h"
+#include "store/parallel.h"
 #include "store/remote/remote_tier.h"
 #include "store/store.h"
 #include "store/store_internal.h"
@@ -247,16 +247,7 @@ Status Store::LoadPieces(const ModelId& model, const ModelInfo& info,
     return std::min<size_t>(
         {LoadThreads(), list.size(), std::max<size_t>(1, bytes / kMinLoadBytesPerThread)});
   };
-  std::vector<std::thread> helpers;
-  for (size_t t = 1; t < threads_for(on_disk); ++t) {
-    try {
-      helpers.emplace_back(load_from_disk);
-    } catch (const std::system_error&) {
-      break;  // no more threads to be had: the ones started (and this one) do it all
-    }
-  }
-  load_from_disk();
-  for (std::thread& t : helpers) t.join();
+  RunOnThreads(threads_for(on_disk), load_from_disk);
 
   // Remote pieces follow the local ones in a chain: fetched only if those
   // loaded, all at once (the backend overlaps the fetches: a connection pool

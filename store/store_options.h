@@ -80,10 +80,12 @@ struct StoreOptions {
   // Cache for blob values or SST blocks. Default: 64 MiB.
   uint64_t read_cache_bytes = 64ull << 20;
 
-  // A `kvstash serve` peer, "host:port", consulted after device and disk.
-  // Empty: none. Default: empty.
+  // The remote tier, consulted after device and disk: "host:port" of a
+  // `kvstash serve` peer, or "redis://[[USER]:PASSWORD@]host:port[,...]" of
+  // a Redis Cluster (store/remote/remote_tier.h). Empty: none. Default: empty.
   std::string remote;
-  // Shared secret for the peer. Default: empty.
+  // The peer's shared secret, or the Redis password when the address holds
+  // none. Default: empty.
   std::string remote_token;
 
   // Background gc of the disk tier. Store::Open itself never starts it (gc

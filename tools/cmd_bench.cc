@@ -1,6 +1,7 @@
 // kvstash bench ttft: time to first token of one prompt, cold and warm from
 // each tier (device memory, disk with a warm and a dropped page cache, a
-// loopback `kvstash serve` peer), all measured side by side in one process.
+// loopback `kvstash serve` peer and, with --redis, a Redis Cluster), all
+// measured side by side in one process.
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -30,6 +31,7 @@ struct TtftFlags {
   std::string prompt_tokens = "512,2048";
   int repeat = 3;
   bool json = false;
+  std::string redis;  // a Redis Cluster for the `redis` path; empty: no such path
 };
 
 struct PathResult {
@@ -132,7 +134,15 @@ Status MeasurePaths(const LlamaModel& model, const TtftFlags& f, size_t length,
                            OpenBenchStore(disk_dir, 1ull << 30, f.model.load.device));
   KVSTASH_ASSIGN_OR_RETURN(auto server_store,
                            OpenBenchStore(server_dir, 1ull << 30, f.model.load.device));
-  for (Store* s : {device_store.get(), disk_store.get(), server_store.get()}) {
+  // A Redis Cluster, filled by one store's background writer (--redis).
+  std::unique_ptr<Store> redis_store;
+  if (!f.redis.empty()) {
+    KVSTASH_ASSIGN_OR_RETURN(redis_store,
+                             OpenBenchStore("", 1ull << 30, f.model.load.device, f.redis));
+  }
+  std::vector<Store*> fill = {device_store.get(), disk_store.get(), server_store.get()};
+  if (redis_store) fill.push_back(redis_store.get());
+  for (Store* s : fill) {
     KVSTASH_ASSIGN_OR_RETURN(ModelId id, s->RegisterModel(model.Describe(block_tokens)));
     KVSTASH_ASSIGN_OR_RETURN(InsertResult inserted, s->Insert(id, prompt, kv));
     KVSTASH_RETURN_IF_ERROR(s->InsertLogits(id, prompt, logits));
@@ -192,6 +202,22 @@ Status MeasurePaths(const LlamaModel& model, const TtftFlags& f, size_t length,
   for (PathResult* p : {&cold, &device, &disk, &disk_cold, &disk_kv, &disk_ro, &remote}) {
     results->push_back(*p);
   }
+  if (f.redis.empty()) return Status::OK();
+
+  // The cluster: a fresh client store (device memory only) for every
+  // request, as a process on another host would open it.
+  if (redis_store->Stats().remote_put_errors > 0) {
+    return Status::IOError("bench: puts to " + f.redis + " failed");
+  }
+  redis_store.reset();
+  PathResult redis{"redis", length};
+  for (int r = 0; r < f.repeat; ++r) {
+    KVSTASH_ASSIGN_OR_RETURN(auto client,
+                             OpenBenchStore("", 1ull << 30, f.model.load.device, f.redis));
+    KVSTASH_RETURN_IF_ERROR(Request(model, client.get(), prompt, &redis));
+    KVSTASH_RETURN_IF_ERROR(client->Close());
+  }
+  results->push_back(redis);
   return Status::OK();
 }
 
@@ -284,6 +310,9 @@ void AddBenchCommand(CLI::App& app, Action* action) {
   ttft->add_option("--device", f->model.load.device, "auto, cpu or cuda[:N]")
       ->capture_default_str();
   ttft->add_flag("--json", f->json, "Print one JSON document");
+  ttft->add_option("--redis", f->redis,
+                   "Also measure a `redis` path through this Redis Cluster "
+                   "(redis://HOST:PORT[,...]; scripts/redis-cluster.sh start prints one)");
   ttft->callback([f, action] { *action = [f] { return RunTtft(*f); }; });
   AddBenchNaiveCommand(*bench, action);
   AddBenchStoreCommand(*bench, action);

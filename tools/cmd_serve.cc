@@ -9,9 +9,12 @@
 #include "gc/managed_store.h"
 #include "gc/units.h"
 #include "store/file_util.h"
+#include "store/remote/remote_tier.h"
 #include "store/remote/server.h"
 #include "store/store.h"
 #include "tools/commands.h"
+#include "tools/metrics_http.h"
+#include "tools/serve_metrics.h"
 
 namespace kvstash::cli {
 
@@ -24,29 +27,43 @@ struct ServeFlags {
   uint32_t max_frame_mib = 64;
   int idle_timeout_s = 120;
   std::string disk_budget, max_idle;
+  std::string remote, remote_token_file, metrics;
 };
 
-int Serve(const ServeFlags& f) {
-  const size_t colon = f.listen.rfind(':');
-  if (colon == std::string::npos) {
-    std::fprintf(stderr, "kvstash serve: --listen must be HOST:PORT\n");
-    return kExitUsage;
+// "HOST:PORT" ("[::1]:PORT"), or "PORT" where `default_host` is given.
+bool ParseListen(const char* flag, const std::string& text, const char* default_host,
+                 std::string* host, uint16_t* port_out) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string::npos && default_host == nullptr) {
+    std::fprintf(stderr, "kvstash serve: %s must be HOST:PORT\n", flag);
+    return false;
   }
-  ServerOptions options;
-  options.host = f.listen.substr(0, colon);
-  if (!options.host.empty() && options.host.front() == '[') {
-    options.host = options.host.substr(1, options.host.size() - 2);  // [::1]:7420
-  }
+  *host = colon == std::string::npos ? default_host : text.substr(0, colon);
+  if (!host->empty() && host->front() == '[') *host = host->substr(1, host->size() - 2);
   // A port that does not parse must not become "any free port" (0).
-  const std::string port = f.listen.substr(colon + 1);
+  const std::string port = colon == std::string::npos ? text : text.substr(colon + 1);
   char* end = nullptr;
   const unsigned long number = std::strtoul(port.c_str(), &end, 10);
   if (port.empty() || port.find_first_not_of("0123456789") != std::string::npos || *end != '\0' ||
       number > 65535) {
-    std::fprintf(stderr, "kvstash serve: --listen: '%s' is not a port (0-65535)\n", port.c_str());
+    std::fprintf(stderr, "kvstash serve: %s: '%s' is not a port (0-65535)\n", flag, port.c_str());
+    return false;
+  }
+  *port_out = static_cast<uint16_t>(number);
+  return true;
+}
+
+int Serve(const ServeFlags& f) {
+  ServerOptions options;
+  if (!ParseListen("--listen", f.listen, nullptr, &options.host, &options.port)) {
     return kExitUsage;
   }
-  options.port = static_cast<uint16_t>(number);
+  std::string metrics_host;
+  uint16_t metrics_port = 0;
+  if (!f.metrics.empty() &&
+      !ParseListen("--metrics", f.metrics, "127.0.0.1", &metrics_host, &metrics_port)) {
+    return kExitUsage;
+  }
   options.threads = f.threads;
   options.max_connections = f.max_connections;
   options.max_frame_bytes = f.max_frame_mib << 20;
@@ -96,6 +113,22 @@ int Serve(const ServeFlags& f) {
   if (!managed.ok()) return Fail("serve", managed.status());
   Store* const store = managed->store();
 
+  // A remote tier behind the disk: what it lacks is looked up there, what
+  // clients put is sent on.
+  std::unique_ptr<RemoteTier> upstream;
+  if (!f.remote.empty()) {
+    std::string token;
+    if (!f.remote_token_file.empty()) {
+      auto read = ReadTokenFile(f.remote_token_file);
+      if (!read.ok()) return Fail("serve", read.status().WithContext("--remote-token-file"));
+      token = *read;
+    }
+    auto opened = OpenRemoteTier(f.remote, token);
+    if (!opened.ok()) return Fail("serve", opened.status().WithContext("--remote"));
+    upstream = std::move(opened).value();
+    options.upstream = upstream.get();
+  }
+
   // Block the stop signals in every thread; this one waits for them.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -105,6 +138,20 @@ int Serve(const ServeFlags& f) {
 
   auto server = Server::Start(store->disk(), options);
   if (!server.ok()) return Fail("serve", server.status());
+  std::unique_ptr<MetricsHttpServer> metrics;
+  if (!f.metrics.empty()) {
+    ServeMetricsSources sources;
+    sources.server = server->get();
+    sources.disk = store->disk();
+    sources.upstream = upstream.get();
+    sources.disk_budget_bytes = store_options.disk_budget_bytes;
+    auto started = MetricsHttpServer::Start(metrics_host, metrics_port,
+                                            [sources] { return RenderServeMetrics(sources); });
+    if (!started.ok()) return Fail("serve", started.status().WithContext("--metrics"));
+    metrics = std::move(started).value();
+    std::fprintf(stderr, "kvstash serve: metrics on http://%s:%u/metrics\n", metrics_host.c_str(),
+                 metrics->port());
+  }
   std::fprintf(stderr, "kvstash serve: serving %s on %s:%u%s\n", store_options.path.c_str(),
                options.host.c_str(), (*server)->port(),
                options.token.empty() ? "" : " (token required)");
@@ -117,6 +164,7 @@ int Serve(const ServeFlags& f) {
   sigwait(&stop_signals, &signal_number);
   std::fprintf(stderr, "kvstash serve: %s: finishing requests in flight\n",
                signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+  metrics.reset();
   (*server)->Stop();
   const ServerStats stats = (*server)->Stats();
   Status closed = managed->Close();  // stops gc, then closes the store
@@ -160,6 +208,15 @@ void AddServeCommand(CLI::App& app, Action* action) {
   cmd->add_option("--idle-timeout", f->idle_timeout_s, "Seconds before an idle client is closed")
       ->check(CLI::Range(1, 86400))
       ->capture_default_str();
+  cmd->add_option("--remote", f->remote,
+                  "A remote tier behind this store: redis://[:PASSWORD@]HOST:PORT[,...] of a "
+                  "Redis Cluster many hosts share (blocks the disk lacks are fetched there, puts "
+                  "are sent on)");
+  cmd->add_option("--remote-token-file", f->remote_token_file,
+                  "File holding the Redis password (or the upstream peer's token)");
+  cmd->add_option("--metrics", f->metrics,
+                  "Serve Prometheus metrics at http://ADDR/metrics; ADDR is PORT (loopback) or "
+                  "HOST:PORT");
   cmd->callback([f, action] { *action = [f] { return Serve(*f); }; });
 }
 

@@ -53,6 +53,7 @@ class PeerClient : public RemoteTier {
   const PeerOptions& options() const;
 
   std::string Describe() const override;
+  std::string Backend() const override { return "kvstash-serve"; }
   // How many leading `hashes` the server stores as a chain.
   Result<uint32_t> Match(const ModelId& model, const std::vector<BlockHash>& hashes) override;
   // The stored blob (unverified: decode checks it). NotFound if absent.

@@ -1,7 +1,7 @@
 #include <algorithm>
 #include <cstdio>
-#include <system_error>
 
+#include "store/parallel.h"
 #include "store/remote/redis_cluster_internal.h"
 
 namespace kvstash {
@@ -241,6 +241,7 @@ Status RedisCluster::LoadSlotsFrom(Node* node) {
 
 Status RedisCluster::Refresh() {
   MutexLock one_at_a_time(&refresh_run_mu_);
+  refreshed_once_ = true;
   std::vector<Node*> candidates;
   {
     MutexLock lock(&map_mu_);
@@ -269,6 +270,12 @@ bool RedisCluster::EnsureMap() {
   {
     MutexLock lock(&map_mu_);
     if (have_map_) return true;
+  }
+  // After one failed try, requests do not wait for the cluster: the
+  // background thread keeps asking it.
+  if (refreshed_once_.exchange(true)) {
+    WantRefresh();
+    return false;
   }
   (void)Refresh();
   MutexLock lock(&map_mu_);
@@ -373,17 +380,7 @@ void RedisCluster::Run(const std::vector<Command>& commands, size_t max_threads,
                        &redirects);
       }
     };
-    std::vector<std::thread> helpers;
-    const size_t threads = std::min(std::max<size_t>(max_threads, 1), groups.size());
-    for (size_t t = 1; t < threads; ++t) {
-      try {
-        helpers.emplace_back(work);
-      } catch (const std::system_error&) {
-        break;  // this thread does the rest
-      }
-    }
-    work();
-    for (std::thread& t : helpers) t.join();
+    RunOnThreads(std::min(std::max<size_t>(max_threads, 1), groups.size()), work);
 
     pending.clear();
     bool moved = false;

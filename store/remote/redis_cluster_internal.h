@@ -112,6 +112,7 @@ class RedisCluster {
   const RedisClusterOptions options_;
   std::atomic<uint64_t> failures_{0};
   std::atomic<uint64_t> redirections_{0};
+  std::atomic<bool> refreshed_once_{false};  // Refresh ran (EnsureMap waits for it once)
 
   Mutex map_mu_;
   // Nodes are never removed, so a Node* stays valid for the client's life.

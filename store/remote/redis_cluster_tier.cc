@@ -221,6 +221,14 @@ std::vector<RedisNodeCensus> RedisClusterTier::Census() {
   return out;
 }
 
+std::vector<RemoteNodeHealth> RedisClusterTier::Health() {
+  std::vector<RemoteNodeHealth> out;
+  for (const RedisCluster::MasterView& m : impl_->cluster.Masters()) {
+    out.push_back({m.address.ToString(), m.failures, m.down});
+  }
+  return out;
+}
+
 RedisTierStats RedisClusterTier::Stats() const {
   RedisTierStats s;
   s.node_failures = impl_->cluster.failures();

@@ -59,6 +59,9 @@ class RedisClusterTier : public RemoteTier {
   ~RedisClusterTier() override;
 
   std::string Describe() const override;
+  std::string Backend() const override { return "redis"; }
+  // Every master of the slot map.
+  std::vector<RemoteNodeHealth> Health() override;
   Result<uint32_t> Match(const ModelId& model, const std::vector<BlockHash>& hashes) override;
   Status Get(const ModelId& model, const BlockHash& hash, std::string* blob) override;
   // One pipeline per master, all masters at once; `parallelism` bounds the

@@ -81,4 +81,9 @@ uint64_t RemotePutQueue::errors() const {
   return errors_;
 }
 
+uint64_t RemotePutQueue::queued_bytes() const {
+  MutexLock lock(&mu_);
+  return queued_bytes_;
+}
+
 }  // namespace kvstash

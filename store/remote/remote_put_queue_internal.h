@@ -41,8 +41,9 @@ class RemotePutQueue {
   // Waits until every put queued before the call was sent, failed or dropped.
   void Drain();
 
-  uint64_t puts() const;    // sent and accepted (or already stored there)
-  uint64_t errors() const;  // failed, or dropped for want of room
+  uint64_t puts() const;          // sent and accepted (or already stored there)
+  uint64_t errors() const;        // failed, or dropped for want of room
+  uint64_t queued_bytes() const;  // waiting to be sent
 
  private:
   struct Item {

@@ -1,9 +1,9 @@
 #include "store/remote/remote_tier.h"
 
+#include <algorithm>
 #include <atomic>
-#include <system_error>
-#include <thread>
 
+#include "store/parallel.h"
 #include "store/remote/peer_client.h"
 #include "store/remote/redis_address.h"
 #include "store/remote/redis_cluster_tier.h"
@@ -20,17 +20,7 @@ void RemoteTier::GetMany(const ModelId& model, const std::vector<BlockHash>& has
       sink(i, std::move(s), &blob);
     }
   };
-  std::vector<std::thread> helpers;
-  const size_t threads = std::min(std::max<size_t>(parallelism, 1), hashes.size());
-  for (size_t t = 1; t < threads; ++t) {
-    try {
-      helpers.emplace_back(work);
-    } catch (const std::system_error&) {
-      break;  // the threads started, and this one, do it all
-    }
-  }
-  work();
-  for (std::thread& t : helpers) t.join();
+  RunOnThreads(std::min(std::max<size_t>(parallelism, 1), hashes.size()), work);
 }
 
 Result<std::unique_ptr<RemoteTier>> OpenRemoteTier(const std::string& address,

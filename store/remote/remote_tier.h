@@ -28,9 +28,21 @@
 
 namespace kvstash {
 
+// One node of a remote tier, for metrics.
+struct RemoteNodeHealth {
+  std::string node;       // "host:port"
+  uint64_t failures = 0;  // connections refused, broken or timed out since open
+  bool down = false;      // not asked now (failed moments ago)
+};
+
 class RemoteTier {
  public:
   virtual ~RemoteTier() = default;
+
+  // "redis" or "kvstash-serve": the backend, for metrics labels.
+  virtual std::string Backend() const = 0;
+  // Per node, where the backend has nodes to report. Default: none.
+  virtual std::vector<RemoteNodeHealth> Health() { return {}; }
 
   // "kvstash serve HOST:PORT": for messages.
   virtual std::string Describe() const = 0;

@@ -14,6 +14,7 @@
 #include "serde/mutex.h"
 #include "serde/wire.h"
 #include "store/clock.h"
+#include "store/remote/remote_put_queue_internal.h"
 
 namespace kvstash {
 
@@ -55,7 +56,11 @@ struct Server::Impl {
       KVSTASH_GUARDED_BY(mu);
   std::atomic<uint64_t> accepted{0}, refused{0}, active{0}, requests{0}, protocol_errors{0},
       blocks_served{0}, bytes_served{0}, blocks_stored{0}, puts_rejected{0}, puts_already_stored{0},
-      puts_refused_read_only{0};
+      puts_refused_read_only{0}, bytes_stored{0}, match_found{0}, match_missed{0},
+      upstream_blocks{0}, upstream_corrupt{0};
+  LatencyHistogram get_seconds;
+  // Puts sent on to options.upstream, off the I/O threads.
+  std::unique_ptr<RemotePutQueue> upstream_puts;
   // Put once: a check of what is stored and the write that follows it are
   // one step per key (striped by the key's hash).
   std::array<Mutex, 16> put_mu;
@@ -74,6 +79,9 @@ struct Server::Impl {
   Reply Handle(const FrameHeader& header, std::string_view payload, bool may_write);
   Reply HandleMatch(uint32_t id, std::string_view payload);
   Reply HandleGet(uint32_t id, std::string_view payload);
+  // The upstream tier's blob for (model, hash), checked like a put and kept
+  // on disk. NotFound if it has none or a bad one (dropped there).
+  Status FetchUpstream(const ModelId& model, const BlockHash& hash, std::string* blob);
   // Whether (model, hash) is stored and reads back sound (a damaged block
   // may be replaced by a put; a sound one never is).
   bool StoredSound(const ModelId& model, const BlockHash& hash);
@@ -366,6 +374,14 @@ Reply Server::Impl::HandleMatch(uint32_t id, std::string_view payload) {
     parent = hash;
     ++present;
   }
+  // The rest of the chain may be upstream (fetched by the gets that follow).
+  if (options.upstream != nullptr && present < hashes.size()) {
+    const std::vector<BlockHash> rest(hashes.begin() + present, hashes.end());
+    auto more = options.upstream->Match(model, rest);
+    if (more.ok()) present += std::min<uint32_t>(*more, static_cast<uint32_t>(rest.size()));
+  }
+  match_found += present;
+  match_missed += hashes.size() - present;
   return Reply{EncodeFrame(FrameType::kMatchOk, id, U32Payload(present))};
 }
 
@@ -378,12 +394,42 @@ Reply Server::Impl::HandleGet(uint32_t id, std::string_view payload) {
     ++protocol_errors;
     return Error(id, s.ok() ? Status::InvalidArgument("get: trailing bytes") : s, true);
   }
+  const auto start = std::chrono::steady_clock::now();
   std::string blob;
   s = disk->GetBlob(model, hash, &blob);
+  if (s.IsNotFound() && options.upstream != nullptr) s = FetchUpstream(model, hash, &blob);
+  get_seconds.Record(std::chrono::steady_clock::now() - start);
   if (!s.ok()) return Error(id, s, false);
   ++blocks_served;
   bytes_served += blob.size();
   return Reply{EncodeFrame(FrameType::kGetOk, id, blob)};
+}
+
+Status Server::Impl::FetchUpstream(const ModelId& model, const BlockHash& hash, std::string* blob) {
+  Status s = options.upstream->Get(model, hash, blob);
+  if (!s.ok()) return Status::NotFound("not stored here or upstream: " + s.message());
+  auto header = ParseBlockHeader(*blob, /*verify_checksum=*/true);
+  Status bad = header.ok() ? CheckBlockKey(*header, model, hash) : header.status();
+  if (!bad.ok()) {
+    ++upstream_corrupt;
+    options.upstream->Drop(model, hash);
+    std::fprintf(stderr, "kvstash serve: warning: %s sent a bad block %s (dropped): %s\n",
+                 options.upstream->Describe().c_str(), hash.ToHex().c_str(),
+                 bad.ToString().c_str());
+    return Status::NotFound("upstream block " + hash.ToHex() + " failed its check");
+  }
+  ++upstream_blocks;
+  // Kept, so the next client on this host finds it here -- if its parent is
+  // (a stored block's parent always is; gets fetched out of chain order keep
+  // fewer, and the next request keeps the rest).
+  const bool parent_stored =
+      header->parent == kRootBlockHash || disk->GetMeta(model, header->parent).ok();
+  MutexLock lock(PutLock(hash));
+  if (parent_stored && !StoredSound(model, hash)) {
+    (void)disk->PutBlocks({BlockWriteFromHeader(model, hash, *header, *blob, NowMs())},
+                          /*sync=*/false);
+  }
+  return Status::OK();
 }
 
 bool Server::Impl::StoredSound(const ModelId& model, const BlockHash& hash) {
@@ -418,6 +464,8 @@ Reply Server::Impl::HandlePut(uint32_t id, std::string_view payload) {
                       /*sync=*/false);
   if (!s.ok()) return Error(id, s, false);
   ++blocks_stored;
+  bytes_stored += blob.size();
+  if (upstream_puts) upstream_puts->PutBlock(model, hash, std::string(blob));
   return Reply{EncodeFrame(FrameType::kPutOk, id, {})};
 }
 
@@ -431,6 +479,15 @@ Reply Server::Impl::HandleGetLogits(uint32_t id, std::string_view payload) {
   }
   std::string record;
   s = disk->GetLogits(key, &record);
+  if (s.IsNotFound() && options.upstream != nullptr &&
+      options.upstream->GetLogits(key, &record).ok()) {
+    if (VerifyLogitsRecord(record, key).ok()) {
+      s = Status::OK();
+      if (disk->GetMeta(key.model, key.parent).ok()) (void)disk->PutLogits(key, record);
+    } else {
+      ++upstream_corrupt;
+    }
+  }
   if (!s.ok()) return Error(id, s, false);
   bytes_served += record.size();
   return Reply{EncodeFrame(FrameType::kGetLogitsOk, id, record)};
@@ -461,6 +518,7 @@ Reply Server::Impl::HandlePutLogits(uint32_t id, std::string_view payload) {
   }
   s = disk->PutLogits(key, record);
   if (!s.ok()) return Error(id, s, false);
+  if (upstream_puts) upstream_puts->PutLogits(key, std::string(record));
   return Reply{EncodeFrame(FrameType::kPutLogitsOk, id, {})};
 }
 
@@ -481,6 +539,7 @@ Reply Server::Impl::HandleRegister(uint32_t id, std::string_view payload) {
   }
   s = disk->PutModel(model, text);
   if (!s.ok()) return Error(id, s, false);
+  if (options.upstream != nullptr) (void)options.upstream->Register(model, text);
   return Reply{EncodeFrame(FrameType::kRegisterOk, id, {})};
 }
 
@@ -492,6 +551,10 @@ Result<std::unique_ptr<Server>> Server::Start(DiskTier* disk, const ServerOption
   auto impl = std::make_unique<Impl>();
   impl->disk = disk;
   impl->options = options;
+  if (options.upstream != nullptr) {
+    impl->upstream_puts =
+        std::make_unique<RemotePutQueue>(options.upstream, options.upstream_queue_bytes);
+  }
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(options.host, ec);
   if (ec) return Status::InvalidArgument("bad listen address '" + options.host + "'");
@@ -528,6 +591,17 @@ ServerStats Server::Stats() const {
   s.puts_rejected = impl_->puts_rejected;
   s.puts_already_stored = impl_->puts_already_stored;
   s.puts_refused_read_only = impl_->puts_refused_read_only;
+  s.bytes_stored = impl_->bytes_stored;
+  s.match_blocks_found = impl_->match_found;
+  s.match_blocks_missed = impl_->match_missed;
+  s.upstream_blocks = impl_->upstream_blocks;
+  s.upstream_corrupt = impl_->upstream_corrupt;
+  if (impl_->upstream_puts) {
+    s.upstream_puts = impl_->upstream_puts->puts();
+    s.upstream_put_errors = impl_->upstream_puts->errors();
+    s.upstream_queue_bytes = impl_->upstream_puts->queued_bytes();
+  }
+  s.get_seconds = impl_->get_seconds.Read();
   return s;
 }
 
@@ -551,6 +625,7 @@ void Server::Stop(std::chrono::milliseconds grace) {
   impl_->io.stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
+  impl_->upstream_puts.reset();  // sends what is queued
 }
 
 }  // namespace kvstash

@@ -35,6 +35,8 @@
 
 #include "serde/status.h"
 #include "store/disk_tier.h"
+#include "store/latency_histogram.h"
+#include "store/remote/remote_tier.h"
 
 namespace kvstash {
 
@@ -67,6 +69,15 @@ struct ServerOptions {
   // Reading a started frame or writing a response may take this long.
   // Default: 30 s.
   std::chrono::milliseconds io_timeout{30000};
+  // A remote tier behind the disk (a Redis Cluster many hosts share), or
+  // null. Blocks and logits records the disk lacks are matched and fetched
+  // there, checked like a put (a bad one is dropped there and is a miss) and
+  // kept on disk; every put the server stores (and every registration) is
+  // sent on to it on a queue of its own, bounded by `upstream_queue_bytes`.
+  // Not owned; outlives the server. Default: null.
+  RemoteTier* upstream = nullptr;
+  // Default: 256 MiB.
+  uint64_t upstream_queue_bytes = 256ull << 20;
 };
 
 // The largest hello payload accepted (version and token).
@@ -84,6 +95,15 @@ struct ServerStats {
   uint64_t puts_rejected = 0;
   uint64_t puts_already_stored = 0;  // put once: the stored block or record was kept
   uint64_t puts_refused_read_only = 0;
+  uint64_t bytes_stored = 0;               // blob bytes of blocks_stored
+  uint64_t match_blocks_found = 0;         // blocks asked for by match and held (disk or upstream)
+  uint64_t match_blocks_missed = 0;        // blocks asked for by match and not held
+  uint64_t upstream_blocks = 0;            // served from the upstream tier (then kept on disk)
+  uint64_t upstream_corrupt = 0;           // upstream blocks or records that failed the check
+  uint64_t upstream_puts = 0;              // sent on to the upstream tier
+  uint64_t upstream_put_errors = 0;        // failed or dropped (queue full)
+  uint64_t upstream_queue_bytes = 0;       // waiting to be sent on
+  LatencyHistogram::Snapshot get_seconds;  // handling one get (disk or upstream)
 };
 
 class Server {

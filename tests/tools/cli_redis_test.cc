@@ -1,9 +1,16 @@
 // `kvstash run --remote redis://...` and `kvstash stat --remote`: two
 // processes on separate local stores share KV through a Redis Cluster of the
 // test's own (scripts/redis-cluster.sh), and the operator sees what it holds.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <fstream>
+#include <regex>
 
 #include "tests/store/redis_cluster_util.h"
 #include "tests/test_util.h"
@@ -31,33 +38,88 @@ class CliRedisTest : public ::testing::Test {
   static void TearDownTestSuite() { delete dir_; }
 
   static testing::CliResult Run(const std::string& store, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"run",
-                                     "--model",
-                                     dir_->Sub("tiny"),
-                                     "--prompt-file",
-                                     dir_->Sub("prompt.txt"),
-                                     "--max-new-tokens",
-                                     "8",
-                                     "--logprobs",
-                                     "5",
-                                     "--json",
-                                     "--threads",
-                                     "2",
-                                     "--block-tokens",
-                                     "16"};
-    if (store.empty()) {
-      args.push_back("--no-store");
-    } else {
-      args.insert(args.end(), {"--store", store});
-    }
-    args.insert(args.end(), extra.begin(), extra.end());
-    return RunKvstash(args);
+    extra.insert(extra.end(), {"--block-tokens", "16"});
+    return testing::RunPromptFile(dir_->Sub("tiny"), dir_->Sub("prompt.txt"), store, extra);
   }
 
   static TempDir* dir_;
 };
 
 TempDir* CliRedisTest::dir_ = nullptr;
+
+int Connect(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool Accepts(int port) {
+  const int fd = Connect(port);
+  if (fd >= 0) close(fd);
+  return fd >= 0;
+}
+
+// One HTTP GET on 127.0.0.1:port; the whole response.
+std::string HttpGet(int port, const std::string& path) {
+  const int fd = Connect(port);
+  if (fd < 0) return "";
+  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\n\r\n";
+  if (write(fd, request.data(), request.size()) < 0) return "";
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
+  close(fd);
+  return out;
+}
+
+// The value of the sample `name{labels}` in Prometheus text, or -1.
+double Sample(const std::string& text, const std::string& name_and_labels) {
+  const size_t at = text.find("\n" + name_and_labels + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + name_and_labels.size() + 2));
+}
+
+// `kvstash serve` in a child process; stopped (SIGTERM) and reaped at the end.
+class ServeProcess {
+ public:
+  ServeProcess(const std::string& store, int port, std::vector<std::string> extra) : port_(port) {
+    std::vector<std::string> args = {
+        KVSTASH_BINARY, "serve", "--store", store, "--listen", "127.0.0.1:" + std::to_string(port)};
+    args.insert(args.end(), extra.begin(), extra.end());
+    pid_ = fork();
+    if (pid_ == 0) {
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(KVSTASH_BINARY, argv.data());
+      _exit(127);
+    }
+    for (int i = 0; i < 100 && !Accepts(port); ++i) usleep(100000);
+  }
+  ~ServeProcess() { (void)Stop(); }
+  // The exit status, after SIGTERM.
+  int Stop() {
+    if (pid_ <= 0) return status_;
+    kill(pid_, SIGTERM);
+    waitpid(pid_, &status_, 0);
+    pid_ = -1;
+    return status_;
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  pid_t pid_ = -1;
+  int port_;
+  int status_ = -1;
+};
 
 TEST_F(CliRedisTest, TwoProcessesWithSeparateStoresShareACluster) {
   RedisClusterProcess cluster;
@@ -117,6 +179,72 @@ TEST_F(CliRedisTest, ADownClusterIsMissesForRunAndAnErrorForStat) {
   auto bad = RunKvstash({"stat", "--remote", "redis://127.0.0.1:99999"});
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.err.find("bad port"), std::string::npos) << bad.err;
+}
+
+// Two hosts, each with its own `kvstash serve` in front of its own store and
+// the cluster behind both: a process on the second host reuses what the
+// first host computed; the second server's metrics show where it came from.
+TEST_F(CliRedisTest, ServersOnTwoHostsShareThroughTheClusterAndShowMetrics) {
+  RedisClusterProcess cluster;
+  KVSTASH_START_REDIS_CLUSTER(cluster);
+  TempDir host_a, host_b;
+  const int base = 20000 + static_cast<int>((getpid() + 104729) % 19000);
+  ServeProcess serve_a(host_a.path(), base, {"--remote", cluster.address()});
+  ServeProcess serve_b(host_b.path(), base + 1,
+                       {"--remote", cluster.address(), "--metrics", std::to_string(base + 2)});
+  auto cold = Run("");
+  auto a = Run("none", {"--remote", serve_a.address()});
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  // serve A sends what it stored on to the cluster on a queue: wait for it.
+  for (int i = 0; i < 100; ++i) {
+    auto stat = RunKvstash({"stat", "--remote", cluster.address(), "--json"});
+    if (stat.exit_code == 0 &&
+        stat.Json()["blocks"].get<int>() >= (a.Json()["prompt_tokens"].get<int>() + 15) / 16) {
+      break;
+    }
+    usleep(100000);
+  }
+  auto b = Run("none", {"--remote", serve_b.address()});
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_EQ(b.Json()["reused_from"]["remote"], b.Json()["prompt_tokens"]) << b.err;
+  EXPECT_EQ(b.Json()["tokens"], cold.Json()["tokens"]);
+  for (size_t k = 0; k < 5; ++k) {
+    EXPECT_NEAR(cold.Json()["logprobs"][0][k]["logprob"].get<double>(),
+                b.Json()["logprobs"][0][k]["logprob"].get<double>(), 1e-4);
+  }
+
+  const std::string scrape = HttpGet(base + 2, "/metrics");
+  ASSERT_EQ(scrape.rfind("HTTP/1.1 200 OK", 0), 0u) << scrape;
+  const std::string text = scrape.substr(scrape.find("\r\n\r\n") + 3);
+  const int blocks = (b.Json()["prompt_tokens"].get<int>() + 15) / 16;
+  EXPECT_GE(Sample(text, "kvstash_blocks_served_total{tier=\"upstream\"}"), blocks) << text;
+  EXPECT_GE(Sample(text, "kvstash_match_blocks_total{result=\"hit\"}"), blocks) << text;
+  EXPECT_GE(Sample(text, "kvstash_get_duration_seconds_count"), blocks) << text;
+  EXPECT_EQ(Sample(text, "kvstash_get_duration_seconds_bucket{le=\"+Inf\"}"),
+            Sample(text, "kvstash_get_duration_seconds_count"));
+  EXPECT_GT(Sample(text, "kvstash_read_bytes_total"), 0) << text;
+  EXPECT_EQ(Sample(text, "kvstash_corrupt_blocks_total{source=\"upstream\"}"), 0) << text;
+  // One series per master, all up.
+  std::regex up("kvstash_remote_node_up\\{backend=\"redis\",node=\"127\\.0\\.0\\.1:[0-9]+\"\\} 1");
+  EXPECT_EQ(
+      std::distance(std::sregex_iterator(text.begin(), text.end(), up), std::sregex_iterator()), 3)
+      << text;
+  EXPECT_NE(text.find("# TYPE kvstash_get_duration_seconds histogram"), std::string::npos);
+  EXPECT_NE(HttpGet(base + 2, "/other").find("404"), std::string::npos);
+
+  // A master down: the server still answers, and the metrics say which.
+  ASSERT_TRUE(cluster.Kill(cluster.Ports()[0]));
+  auto c = Run("none", {"--remote", serve_b.address()});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_EQ(c.Json()["tokens"], cold.Json()["tokens"]);
+  const std::string after = HttpGet(base + 2, "/metrics");
+  EXPECT_GE(Sample(after.substr(after.find("\r\n\r\n") + 3),
+                   "kvstash_remote_errors_total{backend=\"redis\",node=\"127.0.0.1:" +
+                       std::to_string(cluster.Ports()[0]) + "\"}"),
+            0)
+      << after;
+  const int status = serve_b.Stop();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
 }  // namespace

@@ -41,25 +41,8 @@ class CliRunTest : public ::testing::Test {
 
   static testing::CliResult Run(const std::string& dtype, const std::string& store,
                                 std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"run",
-                                     "--model",
-                                     dir_->Sub("tiny-" + dtype),
-                                     "--prompt-file",
-                                     dir_->Sub("prompt.txt"),
-                                     "--max-new-tokens",
-                                     "8",
-                                     "--logprobs",
-                                     "5",
-                                     "--json",
-                                     "--threads",
-                                     "2"};
-    if (store.empty()) {
-      args.push_back("--no-store");
-    } else {
-      args.insert(args.end(), {"--store", store});
-    }
-    args.insert(args.end(), extra.begin(), extra.end());
-    return RunKvstash(args);
+    return testing::RunPromptFile(dir_->Sub("tiny-" + dtype), dir_->Sub("prompt.txt"), store,
+                                  extra);
   }
 
   static TempDir* dir_;

@@ -48,6 +48,22 @@ inline CliResult RunKvstash(const std::vector<std::string>& args) {
   return r;
 }
 
+// `kvstash run --json` of a prompt file: 8 new tokens, 5 logprobs, 2
+// threads; `store` empty: --no-store; `extra` appended.
+inline CliResult RunPromptFile(const std::string& model, const std::string& prompt_file,
+                               const std::string& store, const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {"run",       "--model",          model,       "--prompt-file",
+                                   prompt_file, "--max-new-tokens", "8",         "--logprobs",
+                                   "5",         "--json",           "--threads", "2"};
+  if (store.empty()) {
+    args.push_back("--no-store");
+  } else {
+    args.insert(args.end(), {"--store", store});
+  }
+  args.insert(args.end(), extra.begin(), extra.end());
+  return RunKvstash(args);
+}
+
 }  // namespace kvstash::testing
 
 #endif  // KVSTASH_TESTS_TOOLS_CLI_TEST_UTIL_H_
