@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <thread>
 
@@ -190,6 +191,52 @@ TEST(RedisClusterTierTest, AnotherModelsValueIsAMiss) {
   EXPECT_TRUE(tier->Get(our_model, our_first, &blob).IsNotFound());  // dropped
   // Theirs is untouched.
   EXPECT_OK(tier->Get(their_model, ChainOf(their_model, tokens)[0], &blob));
+}
+
+// Redis as an LRU cache (maxmemory, allkeys-lru) evicts blocks from the
+// middle of chains: a load then ends where its chain is broken, and what it
+// loads is right.
+TEST(RedisClusterTierTest, BlocksEvictedByRedisEndThePrefixThereAndNothingWrongIsServed) {
+  RedisClusterProcess cluster("--maxmemory 3mb --policy allkeys-lru");
+  KVSTASH_START_REDIS_CLUSTER(cluster);
+  const auto desc = TestModel();
+  std::vector<std::vector<int32_t>> prompts;
+  for (int i = 0; i < 120; ++i) prompts.push_back(Iota(70, 100 * (i + 1)));
+  {
+    auto store = OpenStore("", cluster.address());
+    ASSERT_NE(store, nullptr);
+    auto model = store->RegisterModel(desc).value();
+    for (const auto& p : prompts) {
+      ASSERT_OK(store->Insert(model, p, MakeKv(desc, p, 70)).status());
+    }
+    ASSERT_OK(store->Flush());
+  }
+  auto tier = RedisClusterTier::Open(OptionsFor(cluster.address()));
+  uint64_t evicted = 0, blocks = 0;
+  for (const RedisNodeCensus& node : tier->Census()) {
+    evicted += node.evicted_keys;
+    blocks += node.blocks;
+    EXPECT_EQ(node.maxmemory_policy, "allkeys-lru");
+  }
+  ASSERT_GT(evicted, 0u) << "maxmemory too large for the test to evict";
+  EXPECT_LT(blocks, prompts.size() * 5);
+
+  auto store = OpenStore("", cluster.address());
+  ASSERT_NE(store, nullptr);
+  auto model = store->RegisterModel(desc).value();
+  size_t whole = 0, partial = 0, none = 0;
+  for (const auto& p : prompts) {
+    auto dst = MakeKv(desc, {}, 70);
+    auto loaded = store->Load(model, p, dst);
+    ASSERT_OK(loaded.status());
+    EXPECT_EQ(loaded->corrupt_blocks, 0u);
+    ASSERT_TRUE(loaded->tokens == 70 || loaded->tokens % kBlock == 0) << loaded->tokens;
+    EXPECT_TRUE(PrefixEqual(dst, MakeKv(desc, p, 70), loaded->tokens));
+    (loaded->tokens == 70 ? whole : loaded->tokens > 0 ? partial : none) += 1;
+  }
+  EXPECT_GT(whole + partial, 0u);
+  std::printf("evicted %llu keys; of %zu prompts: %zu whole, %zu partial, %zu missed\n",
+              static_cast<unsigned long long>(evicted), prompts.size(), whole, partial, none);
 }
 
 // The port of the master holding `key`.
