@@ -84,6 +84,10 @@ std::string RenderServeMetrics(const ServeMetricsSources& src) {
   w.Sample("kvstash_blocks_served_total", "tier=\"disk\"",
            s.blocks_served - std::min(s.blocks_served, s.upstream_blocks));
   w.Sample("kvstash_blocks_served_total", "tier=\"upstream\"", s.upstream_blocks);
+  w.Family("kvstash_tokens_served_total", "counter",
+           "Tokens of the blocks sent to clients (their hits), by tier.");
+  w.Sample("kvstash_tokens_served_total", "tier=\"disk\"", s.tokens_served_disk);
+  w.Sample("kvstash_tokens_served_total", "tier=\"upstream\"", s.tokens_served_upstream);
   w.One("kvstash_read_bytes_total", "counter", "Block and logits bytes sent to clients.",
         s.bytes_served);
   w.One("kvstash_blocks_written_total", "counter", "Blocks clients put that were stored.",

@@ -57,7 +57,7 @@ struct Server::Impl {
   std::atomic<uint64_t> accepted{0}, refused{0}, active{0}, requests{0}, protocol_errors{0},
       blocks_served{0}, bytes_served{0}, blocks_stored{0}, puts_rejected{0}, puts_already_stored{0},
       puts_refused_read_only{0}, bytes_stored{0}, match_found{0}, match_missed{0},
-      upstream_blocks{0}, upstream_corrupt{0};
+      upstream_blocks{0}, upstream_corrupt{0}, tokens_served_disk{0}, tokens_served_upstream{0};
   LatencyHistogram get_seconds;
   // Puts sent on to options.upstream, off the I/O threads.
   std::unique_ptr<RemotePutQueue> upstream_puts;
@@ -397,11 +397,20 @@ Reply Server::Impl::HandleGet(uint32_t id, std::string_view payload) {
   const auto start = std::chrono::steady_clock::now();
   std::string blob;
   s = disk->GetBlob(model, hash, &blob);
-  if (s.IsNotFound() && options.upstream != nullptr) s = FetchUpstream(model, hash, &blob);
+  bool from_upstream = false;
+  if (s.IsNotFound() && options.upstream != nullptr) {
+    s = FetchUpstream(model, hash, &blob);
+    from_upstream = s.ok();
+  }
   get_seconds.Record(std::chrono::steady_clock::now() - start);
   if (!s.ok()) return Error(id, s, false);
   ++blocks_served;
   bytes_served += blob.size();
+  // Tokens served, per tier (metrics), from the header (the client checks
+  // the rest).
+  if (auto header = ParseBlockHeader(blob, /*verify_checksum=*/false); header.ok()) {
+    (from_upstream ? tokens_served_upstream : tokens_served_disk) += header->tokens.size();
+  }
   return Reply{EncodeFrame(FrameType::kGetOk, id, blob)};
 }
 
@@ -596,6 +605,8 @@ ServerStats Server::Stats() const {
   s.match_blocks_missed = impl_->match_missed;
   s.upstream_blocks = impl_->upstream_blocks;
   s.upstream_corrupt = impl_->upstream_corrupt;
+  s.tokens_served_disk = impl_->tokens_served_disk;
+  s.tokens_served_upstream = impl_->tokens_served_upstream;
   if (impl_->upstream_puts) {
     s.upstream_puts = impl_->upstream_puts->puts();
     s.upstream_put_errors = impl_->upstream_puts->errors();

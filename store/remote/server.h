@@ -99,6 +99,8 @@ struct ServerStats {
   uint64_t match_blocks_found = 0;         // blocks asked for by match and held (disk or upstream)
   uint64_t match_blocks_missed = 0;        // blocks asked for by match and not held
   uint64_t upstream_blocks = 0;            // served from the upstream tier (then kept on disk)
+  uint64_t tokens_served_disk = 0;         // tokens of the blocks served from disk
+  uint64_t tokens_served_upstream = 0;     // tokens of the blocks served from upstream
   uint64_t upstream_corrupt = 0;           // upstream blocks or records that failed the check
   uint64_t upstream_puts = 0;              // sent on to the upstream tier
   uint64_t upstream_put_errors = 0;        // failed or dropped (queue full)

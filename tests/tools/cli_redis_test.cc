@@ -219,6 +219,9 @@ TEST_F(CliRedisTest, ServersOnTwoHostsShareThroughTheClusterAndShowMetrics) {
   const int blocks = (b.Json()["prompt_tokens"].get<int>() + 15) / 16;
   EXPECT_GE(Sample(text, "kvstash_blocks_served_total{tier=\"upstream\"}"), blocks) << text;
   EXPECT_GE(Sample(text, "kvstash_match_blocks_total{result=\"hit\"}"), blocks) << text;
+  EXPECT_EQ(Sample(text, "kvstash_tokens_served_total{tier=\"upstream\"}"),
+            b.Json()["prompt_tokens"].get<double>())
+      << text;
   EXPECT_GE(Sample(text, "kvstash_get_duration_seconds_count"), blocks) << text;
   EXPECT_EQ(Sample(text, "kvstash_get_duration_seconds_bucket{le=\"+Inf\"}"),
             Sample(text, "kvstash_get_duration_seconds_count"));
