@@ -2,7 +2,7 @@
 add_library(kvstash_engine compute_dtype.cc engine.cc llama_model.cc model_config.cc
                            model_maker.cc sampler.cc)
 add_library(kvstash::engine ALIAS kvstash_engine)
-target_include_directories(kvstash_engine PUBLIC ${PROJECT_SOURCE_DIR})
+kvstash_public_headers(kvstash_engine)
 target_link_libraries(kvstash_engine PUBLIC kvstash::store kvstash::safetensors
                       kvstash::tokenizer PRIVATE nlohmann_json::nlohmann_json)
 kvstash_use_torch(kvstash_engine)

@@ -15,7 +15,7 @@ add_library(kvstash_tokenizer
   tokenizer_unicode.cc
 )
 add_library(kvstash::tokenizer ALIAS kvstash_tokenizer)
-target_include_directories(kvstash_tokenizer PUBLIC ${PROJECT_SOURCE_DIR})
+kvstash_public_headers(kvstash_tokenizer)
 # nlohmann_json is public so users (the engine, tools, tests) can build or
 # inspect tokenizer.json with the same library; PCRE2 and utf8proc stay inside.
 target_link_libraries(kvstash_tokenizer
