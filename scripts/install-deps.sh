@@ -20,6 +20,7 @@ packages=(
   zstd                  # `zstd -b` baselines in benchmarks
   clang libclang-rt-dev # libFuzzer targets (fuzz/): scripts/test.sh's short run, scripts/fuzz.sh
   llvm-14               # llvm-symbolizer: sanitizer reports with file:line
+  pybind11-dev python3-dev python3-torch python3-pytest  # the Python module (python/) and its tests
   "$@"
 )
 
