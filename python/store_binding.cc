@@ -75,27 +75,6 @@ ModelDescription DescriptionFromDict(const py::dict& d) {
   return out;
 }
 
-py::dict DescriptionToDict(const ModelDescription& d) {
-  py::dict out;
-  out["architecture"] = d.architecture;
-  out["num_layers"] = d.num_layers;
-  out["hidden_size"] = d.hidden_size;
-  out["num_heads"] = d.num_heads;
-  out["num_kv_heads"] = d.num_kv_heads;
-  out["head_dim"] = d.head_dim;
-  out["vocab_size"] = d.vocab_size;
-  out["rope_theta"] = d.rope_theta;
-  out["rope_scaling"] = d.rope_scaling;
-  out["kv_dtype"] = DTypeName(d.kv_dtype);
-  out["kv_layout"] = d.kv_layout;
-  out["block_tokens"] = d.block_tokens;
-  out["tokenizer_digest"] = d.tokenizer_digest;
-  out["weights_digest"] = d.weights_digest;
-  out["tag"] = d.tag;
-  out["extra"] = d.extra;
-  return out;
-}
-
 // A token sequence: a list of ints or a 1-D integer tensor.
 std::vector<int32_t> TokensFrom(const py::handle& obj) {
   std::vector<int64_t> wide;
@@ -327,6 +306,27 @@ class PyStore {
 };
 
 }  // namespace
+
+py::dict DescriptionToDict(const ModelDescription& d) {
+  py::dict out;
+  out["architecture"] = d.architecture;
+  out["num_layers"] = d.num_layers;
+  out["hidden_size"] = d.hidden_size;
+  out["num_heads"] = d.num_heads;
+  out["num_kv_heads"] = d.num_kv_heads;
+  out["head_dim"] = d.head_dim;
+  out["vocab_size"] = d.vocab_size;
+  out["rope_theta"] = d.rope_theta;
+  out["rope_scaling"] = d.rope_scaling;
+  out["kv_dtype"] = DTypeName(d.kv_dtype);
+  out["kv_layout"] = d.kv_layout;
+  out["block_tokens"] = d.block_tokens;
+  out["tokenizer_digest"] = d.tokenizer_digest;
+  out["weights_digest"] = d.weights_digest;
+  out["tag"] = d.tag;
+  out["extra"] = d.extra;
+  return out;
+}
 
 void RegisterStore(py::module_& m) {
   py::class_<LoadResult>(m, "LoadResult", "What Store.load put into the KV cache.")

@@ -4,9 +4,14 @@
 
 #include <pybind11/pybind11.h>
 
+#include "serde/model_id.h"
+
 namespace kvstash::python {
 
 void RegisterStore(pybind11::module_& m);
+
+// A model description as the dict Store.register_model takes.
+pybind11::dict DescriptionToDict(const ModelDescription& d);
 
 }  // namespace kvstash::python
 

@@ -25,10 +25,11 @@ from ._kvstash import (  # noqa: F401
     NotSupportedError,
     ResourceExhaustedError,
     Store,
+    model_description_from_hf,
 )
 
 __all__ = [
-    "Store", "LoadResult", "InsertResult", "Error", "NotFoundError", "CorruptionError",
+    "Store", "model_description_from_hf", "LoadResult", "InsertResult", "Error", "NotFoundError", "CorruptionError",
     "InvalidArgumentError", "IOError", "NotSupportedError", "BusyError", "AbortedError",
     "ResourceExhaustedError",
 ]
