@@ -265,6 +265,13 @@ class PyStore {
     return store_ == nullptr;
   }
 
+  // For WithStore: `fn` on the open store. REQUIRES: the GIL released.
+  Status Use(const std::function<Status(Store*)>& fn) {
+    std::shared_lock lock(mu_);
+    if (!store_) return Status::InvalidArgument("the store is closed");
+    return fn(store_.get());
+  }
+
  private:
   static ModelId ParseModel(const std::string& model) {
     auto id = Hash128::FromHex(model);
@@ -306,6 +313,21 @@ class PyStore {
 };
 
 }  // namespace
+
+void WithStore(const py::handle& store, const std::function<Status(Store*)>& fn) {
+  PyStore* s = nullptr;
+  try {
+    s = &py::cast<PyStore&>(store);
+  } catch (const py::cast_error&) {
+    Raise(Status::InvalidArgument("store: expected a kvstash.Store"));
+  }
+  Status result;
+  {
+    py::gil_scoped_release no_gil;
+    result = s->Use(fn);
+  }
+  Check(result);
+}
 
 py::dict DescriptionToDict(const ModelDescription& d) {
   py::dict out;

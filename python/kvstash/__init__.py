@@ -16,6 +16,7 @@ from ._kvstash import (  # noqa: F401
     AbortedError,
     BusyError,
     CorruptionError,
+    Engine,
     Error,
     InsertResult,
     InvalidArgumentError,
@@ -29,7 +30,7 @@ from ._kvstash import (  # noqa: F401
 )
 
 __all__ = [
-    "Store", "model_description_from_hf", "LoadResult", "InsertResult", "Error", "NotFoundError", "CorruptionError",
+    "Store", "Engine", "model_description_from_hf", "LoadResult", "InsertResult", "Error", "NotFoundError", "CorruptionError",
     "InvalidArgumentError", "IOError", "NotSupportedError", "BusyError", "AbortedError",
     "ResourceExhaustedError",
 ]

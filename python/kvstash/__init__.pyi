@@ -1,4 +1,4 @@
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -58,3 +58,34 @@ def model_description_from_hf(
     kv_dtype: Optional[Union[str, torch.dtype]] = None,
     compute_dtype: Optional[Union[str, torch.dtype]] = None,
 ) -> Dict[str, Any]: ...
+
+class Engine:
+    def __init__(
+        self,
+        model_dir: str,
+        store: Optional[Store] = None,
+        compute_dtype: Optional[Union[str, torch.dtype]] = None,
+        kv_dtype: Optional[Union[str, torch.dtype]] = None,
+        device: str = "cpu",
+        threads: int = 0,
+        block_tokens: int = 64,
+        context: int = 4096,
+        insert: bool = True,
+    ) -> None: ...
+    @property
+    def model_id(self) -> str: ...
+    def description(self, block_tokens: int = 64) -> Dict[str, Any]: ...
+    def prefill(self, tokens: Sequence[int]) -> Tuple[torch.Tensor, Dict[str, Any]]: ...
+    def generate(
+        self,
+        tokens: Sequence[int],
+        max_new_tokens: int = 32,
+        temperature: float = 0.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        seed: int = 0,
+        logprobs: int = 0,
+        stop_at_eos: bool = True,
+    ) -> Dict[str, Any]: ...
+    def tokenize(self, text: str, add_bos: bool = False) -> List[int]: ...
+    def decode(self, tokens: Sequence[int]) -> str: ...

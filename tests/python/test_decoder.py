@@ -134,3 +134,40 @@ def test_kvstash_run_stores_and_python_reuses(model_dir, tmp_path):
         other_warm, other_loaded = warm_logits(model, store, model_id, other)
         assert other_loaded == 50
         assert torch.allclose(other_warm, other_cold, atol=1e-4, rtol=0)
+
+
+def test_the_engine_matches_kvstash_run_and_the_python_decoder(model_dir, tmp_path):
+    model = Qwen2(model_dir)
+    store_dir = str(tmp_path / "store")
+    tokens = prompt(5, 60)
+    cold, _ = cold_logits(model, tokens)
+    with kvstash.Store(store_dir, device="cpu") as store:
+        engine = kvstash.Engine(model_dir, store=store, compute_dtype="f32", block_tokens=BLOCK,
+                                threads=2)
+        first = engine.generate(tokens, max_new_tokens=4, logprobs=5, stop_at_eos=False)
+        assert first["reused_tokens"] == 0 and first["computed_tokens"] == len(tokens)
+        assert torch.allclose(first["prompt_logits"], cold, atol=1e-4, rtol=0)
+        again = engine.generate(tokens, max_new_tokens=4, logprobs=5, stop_at_eos=False)
+        assert again["reused_tokens"] == len(tokens)
+        assert again["tokens"] == first["tokens"]
+        logits, stats = engine.prefill(tokens)
+        assert stats["reused_tokens"] == len(tokens)
+        assert torch.allclose(logits, cold, atol=1e-4, rtol=0)
+        model_id = engine.model_id
+    # The same store, the same answer from `kvstash run`.
+    run = kvstash_run(model_dir, store_dir, tokens, tmp_path)
+    assert run["model_id"] == model_id
+    assert run["reused_tokens"] == len(tokens)
+    assert run["tokens"][0] == first["tokens"][0]
+
+    text = "the store keeps these blocks"
+    plain = kvstash.Engine(model_dir, compute_dtype="f32", threads=1)
+    ids = plain.tokenize(text)
+    assert ids and plain.decode(ids) == text
+    with pytest.raises(kvstash.InvalidArgumentError, match="closed"):
+        closed = kvstash.Store(str(tmp_path / "other"), device="cpu")
+        engine = kvstash.Engine(model_dir, store=closed, compute_dtype="f32", threads=1)
+        closed.close()
+        engine.prefill(tokens)
+    with pytest.raises(kvstash.Error):
+        kvstash.Engine(str(tmp_path / "no-such-model"))
