@@ -185,3 +185,20 @@ def test_threads_share_one_store(tmp_path):
         for t in threads:
             t.join()
         assert failures == []
+
+
+def test_pins_name_a_stored_prefix(tmp_path):
+    tokens = list(range(1, 41))
+    with kvstash.Store(str(tmp_path), device="cpu") as store:
+        model = store.register_model(description())
+        with pytest.raises(kvstash.NotFoundError, match="only 0 of 40 tokens"):
+            store.pin("system-prompt", model, tokens)
+        store.insert(model, tokens, hf_kv(40))
+        store.pin("system-prompt", model, tokens)
+        store.unpin("system-prompt")
+        with pytest.raises(kvstash.NotFoundError):
+            store.unpin("system-prompt")
+    with kvstash.Store(device="cpu") as memory_only:
+        model = memory_only.register_model(description())
+        with pytest.raises(kvstash.NotSupportedError, match="no disk tier"):
+            memory_only.pin("p", model, tokens)
