@@ -21,6 +21,7 @@ packages=(
   clang libclang-rt-dev # libFuzzer targets (fuzz/): scripts/test.sh's short run, scripts/fuzz.sh
   llvm-14               # llvm-symbolizer: sanitizer reports with file:line
   pybind11-dev python3-dev python3-torch python3-pytest  # the Python module (python/) and its tests
+  python3-setuptools python3-pip                         # `pip install --no-build-isolation .`
   "$@"
 )
 
