@@ -182,7 +182,7 @@ int main(int argc, char** argv) {
       t = std::chrono::steady_clock::now();
       auto in_cluster = cluster->Match(model, hashes);
       if (!in_cluster.ok() || *in_cluster != kBlocks) return 6;
-      size_t got = 0;
+      std::atomic<size_t> got{0};  // the sink runs on one thread per master
       cluster->GetMany(model, hashes, 8, [&](size_t, Status s, std::string*) { got += s.ok(); });
       if (got != kBlocks) return 6;
       redis_get = MsSince(t);
