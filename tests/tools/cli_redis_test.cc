@@ -246,8 +246,16 @@ TEST_F(CliRedisTest, ServersOnTwoHostsShareThroughTheClusterAndShowMetrics) {
                        std::to_string(cluster.Ports()[0]) + "\"}"),
             0)
       << after;
+  // `stat --remote HOST:PORT` shows a `kvstash serve` peer's own counters.
+  auto peer = RunKvstash({"stat", "--remote", serve_b.address(), "--json"});
+  ASSERT_EQ(peer.exit_code, 0) << peer.err;
+  EXPECT_EQ(peer.Json()["remote"], serve_b.address());
+  EXPECT_GE(peer.Json()["server"]["blocks_served"].get<int>(), blocks) << peer.out;
   const int status = serve_b.Stop();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  auto gone = RunKvstash({"stat", "--remote", serve_b.address()});
+  EXPECT_EQ(gone.exit_code, 1);
+  EXPECT_NE(gone.err.find("kvstash serve " + serve_b.address()), std::string::npos) << gone.err;
 }
 
 }  // namespace
