@@ -3,6 +3,7 @@
 #include <torch/csrc/utils/pybind.h>
 
 #include <limits>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -140,7 +141,7 @@ class PyEngine {
       lp.append(row);
     }
     d["logprobs"] = lp;
-    if (tokenizer_) d["text"] = tokenizer_->Decode(g->tokens);
+    if (tokenizer_) d["text"] = Text(tokenizer_->Decode(g->tokens));
     return d;
   }
 
@@ -152,9 +153,9 @@ class PyEngine {
     return ids;
   }
 
-  std::string Decode(const std::vector<int32_t>& ids) {
+  py::str Decode(const std::vector<int32_t>& ids) {
     if (!tokenizer_) Raise(Status::NotFound("this model directory has no tokenizer.json"));
-    return tokenizer_->Decode(ids);
+    return Text(tokenizer_->Decode(ids));
   }
 
   py::dict Description(uint32_t block_tokens) const {
@@ -174,6 +175,16 @@ class PyEngine {
     return out;
   }
 
+  // Decoded tokens as text: a byte-level tokenizer's tokens may end inside a
+  // character, or be invalid UTF-8 (a random model's): replaced with U+FFFD,
+  // as `kvstash run --json` does.
+  static py::str Text(const std::string& bytes) {
+    PyObject* text = PyUnicode_DecodeUTF8(bytes.data(), static_cast<Py_ssize_t>(bytes.size()),
+                                          "replace");
+    if (text == nullptr) throw py::error_already_set();
+    return py::reinterpret_steal<py::str>(text);
+  }
+
   static py::dict StatsDict(const PrefillStats& s) {
     py::dict d;
     d["prompt_tokens"] = s.prompt_tokens;
@@ -190,20 +201,26 @@ class PyEngine {
     return d;
   }
 
-  // `fn` with the store held open (or none), without the GIL; raises.
+  // `fn` with the store held open (or none), without the GIL, one call at a
+  // time (the engine owns one KV cache); raises.
   void Run(const std::function<Status(Store*)>& fn) {
+    const auto serialized = [&](Store* s) {
+      std::lock_guard<std::mutex> lock(mu_);
+      return fn(s);
+    };
     if (store_.is_none()) {
       Status s;
       {
         py::gil_scoped_release no_gil;
-        s = fn(nullptr);
+        s = serialized(nullptr);
       }
       Check(s);
     } else {
-      WithStore(store_, fn);
+      WithStore(store_, serialized);
     }
   }
 
+  std::mutex mu_;     // one call at a time
   py::object store_;  // the kvstash.Store (kept alive), or None
   std::unique_ptr<LlamaModel> model_;
   std::unique_ptr<Tokenizer> tokenizer_;
@@ -216,7 +233,8 @@ void RegisterEngine(py::module_& m) {
   py::class_<PyEngine>(m, "Engine", R"(The engine of `kvstash run`: a Llama/Qwen2 model directory
 (config.json, safetensors, tokenizer.json) on libtorch, reusing and filling
 `store` (a kvstash.Store, or None). compute_dtype/kv_dtype: "f32", "bf16"...
-(default: auto, as `kvstash run`). One call at a time per engine.)")
+(default: auto, as `kvstash run`). Calls from several threads take turns (the
+engine owns one KV cache).)")
       .def(py::init<const std::string&, const py::object&, const py::object&, const py::object&,
                     const std::string&, int, uint32_t, size_t, bool>(),
            py::arg("model_dir"), py::arg("store") = py::none(),

@@ -164,6 +164,10 @@ def test_the_engine_matches_kvstash_run_and_the_python_decoder(model_dir, tmp_pa
     plain = kvstash.Engine(model_dir, compute_dtype="f32", threads=1)
     ids = plain.tokenize(text)
     assert ids and plain.decode(ids) == text
+    # Single byte-level tokens are often not whole UTF-8 characters: text
+    # with U+FFFD, never an exception.
+    decoded = [plain.decode([i]) for i in range(512)]
+    assert any("\ufffd" in d for d in decoded)
     with pytest.raises(kvstash.InvalidArgumentError, match="closed"):
         closed = kvstash.Store(str(tmp_path / "other"), device="cpu")
         engine = kvstash.Engine(model_dir, store=closed, compute_dtype="f32", threads=1)
@@ -171,3 +175,27 @@ def test_the_engine_matches_kvstash_run_and_the_python_decoder(model_dir, tmp_pa
         engine.prefill(tokens)
     with pytest.raises(kvstash.Error):
         kvstash.Engine(str(tmp_path / "no-such-model"))
+
+
+def test_threads_take_turns_on_one_engine(model_dir, tmp_path):
+    import threading
+    with kvstash.Store(str(tmp_path / "store"), device="cpu") as store:
+        engine = kvstash.Engine(model_dir, store=store, compute_dtype="f32", block_tokens=BLOCK,
+                                threads=1)
+        prompts = [prompt(20 + i, 40) for i in range(3)]
+        expected = [engine.generate(p, max_new_tokens=3, stop_at_eos=False)["tokens"]
+                    for p in prompts]
+        wrong = []
+
+        def work(i):
+            for _ in range(3):
+                if engine.generate(prompts[i], max_new_tokens=3, stop_at_eos=False)["tokens"] != \
+                        expected[i]:
+                    wrong.append(i)
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert wrong == []
