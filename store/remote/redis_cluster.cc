@@ -306,7 +306,11 @@ void RedisCluster::RunOnNodeGroup(Node* node, const std::vector<size_t>& indices
         if (reply.ok() && targets[i].asking) reply = (*conn)->Read();  // past ASKING's +OK
         if (!reply.ok()) {
           if (reused && done == 0) {
-            failed = true;  // retried on a new connection
+            // Retried on a new connection; the other pooled ones date from
+            // the same time (the node restarted?): dropped too.
+            MutexLock lock(&node->mu);
+            node->idle.clear();
+            failed = true;
             break;
           }
           MarkDown(node, reply.status());
