@@ -58,7 +58,8 @@ int main(int argc, char** argv) {
     if (a == "--fill") fill = true;
   }
   if (dir.empty()) {
-    std::fprintf(stderr, "usage: kvstash_load_bench --store DIR [--tokens N] [--rounds N] [--fill]\n");
+    std::fprintf(stderr,
+                 "usage: kvstash_load_bench --store DIR [--tokens N] [--rounds N] [--fill]\n");
     return 2;
   }
   at::set_num_threads(2);
@@ -103,12 +104,14 @@ int main(int argc, char** argv) {
     const double elapsed =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (!loaded.ok()) return Fail(loaded.status());
-    if (loaded->tokens != tokens) return Fail(Status::NotFound("loaded " + std::to_string(loaded->tokens)));
+    if (loaded->tokens != tokens)
+      return Fail(Status::NotFound("loaded " + std::to_string(loaded->tokens)));
     if (r > 0) ms.push_back(elapsed);  // round 0 warms up
   }
   std::sort(ms.begin(), ms.end());
-  std::printf("{\"model_id\": \"%s\", \"tokens\": %zu, \"cpp_load_ms\": %.3f, \"raw_bytes\": %llu}\n",
-              model->ToHex().c_str(), tokens, ms[ms.size() / 2],
-              static_cast<unsigned long long>(uint64_t{tokens} * 24 * 2 * 2 * 64 * 2));
+  std::printf(
+      "{\"model_id\": \"%s\", \"tokens\": %zu, \"cpp_load_ms\": %.3f, \"raw_bytes\": %llu}\n",
+      model->ToHex().c_str(), tokens, ms[ms.size() / 2],
+      static_cast<unsigned long long>(uint64_t{tokens} * 24 * 2 * 2 * 64 * 2));
   return 0;
 }

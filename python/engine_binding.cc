@@ -179,8 +179,8 @@ class PyEngine {
   // character, or be invalid UTF-8 (a random model's): replaced with U+FFFD,
   // as `kvstash run --json` does.
   static py::str Text(const std::string& bytes) {
-    PyObject* text = PyUnicode_DecodeUTF8(bytes.data(), static_cast<Py_ssize_t>(bytes.size()),
-                                          "replace");
+    PyObject* text =
+        PyUnicode_DecodeUTF8(bytes.data(), static_cast<Py_ssize_t>(bytes.size()), "replace");
     if (text == nullptr) throw py::error_already_set();
     return py::reinterpret_steal<py::str>(text);
   }
