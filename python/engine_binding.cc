@@ -12,6 +12,7 @@
 #include "engine/llama_model.h"
 #include "engine/model_config.h"
 #include "engine/tokenizer.h"
+#include "python/arguments.h"
 #include "python/errors.h"
 #include "python/store_binding.h"
 #include "serde/dtype.h"
@@ -21,18 +22,6 @@ namespace kvstash::python {
 namespace py = pybind11;
 
 namespace {
-
-std::optional<DType> DTypeArg(const py::object& o) {
-  if (o.is_none()) return std::nullopt;
-  std::string name = py::cast<std::string>(py::str(o));
-  if (name.rfind("torch.", 0) == 0) {  // torch.bfloat16 -> bf16
-    name = name.substr(6);
-    if (name == "float32" || name == "float") name = "f32";
-    if (name == "bfloat16") name = "bf16";
-    if (name == "float16" || name == "half") name = "f16";
-  }
-  return ValueOr(ParseDType(name));
-}
 
 py::dict ModelDescriptionFromHf(const std::string& dir, uint32_t block_tokens,
                                 const py::object& kv_dtype, const py::object& compute_dtype) {
@@ -163,18 +152,6 @@ class PyEngine {
   }
 
  private:
-  static std::vector<int32_t> TokensArg(const py::object& tokens) {
-    std::vector<int32_t> out;
-    for (const py::handle& t : tokens) {
-      const long long v = py::cast<long long>(t);
-      if (v < 0 || v > std::numeric_limits<int32_t>::max()) {
-        Raise(Status::InvalidArgument("token " + std::to_string(v) + " is not a token id"));
-      }
-      out.push_back(static_cast<int32_t>(v));
-    }
-    return out;
-  }
-
   // Decoded tokens as text: a byte-level tokenizer's tokens may end inside a
   // character, or be invalid UTF-8 (a random model's): replaced with U+FFFD,
   // as `kvstash run --json` does.

@@ -10,8 +10,10 @@
 #include <memory>
 #include <shared_mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "python/arguments.h"
 #include "python/errors.h"
 #include "serde/dtype.h"
 #include "store/kv_tensors.h"
@@ -23,84 +25,59 @@ namespace py = pybind11;
 
 namespace {
 
-// The description dict's keys, as in docs/format.md section 3.
+// The description dict's keys: the fields of ModelDescription, named as in
+// its canonical text (docs/format.md section 3), with `extra` a nested dict.
+constexpr std::pair<const char*, uint32_t ModelDescription::*> kU32Fields[] = {
+    {"num_layers", &ModelDescription::num_layers},
+    {"hidden_size", &ModelDescription::hidden_size},
+    {"num_heads", &ModelDescription::num_heads},
+    {"num_kv_heads", &ModelDescription::num_kv_heads},
+    {"head_dim", &ModelDescription::head_dim},
+    {"vocab_size", &ModelDescription::vocab_size},
+    {"block_tokens", &ModelDescription::block_tokens},
+};
+constexpr std::pair<const char*, std::string ModelDescription::*> kTextFields[] = {
+    {"architecture", &ModelDescription::architecture},
+    {"rope_scaling", &ModelDescription::rope_scaling},
+    {"kv_layout", &ModelDescription::kv_layout},
+    {"tokenizer_digest", &ModelDescription::tokenizer_digest},
+    {"weights_digest", &ModelDescription::weights_digest},
+    {"tag", &ModelDescription::tag},
+};
+
+// Fields the dict leaves out keep ModelDescription's defaults.
 ModelDescription DescriptionFromDict(const py::dict& d) {
   ModelDescription out;
   for (const auto& [key_obj, value] : d) {
     const std::string key = py::cast<std::string>(key_obj);
-    auto as_u32 = [&]() {
+    bool known = false;
+    for (const auto& [name, field] : kU32Fields) {
+      if (key != name) continue;
       const long long v = py::cast<long long>(value);
       if (v < 0 || v > std::numeric_limits<uint32_t>::max()) {
         Raise(Status::InvalidArgument("model description: " + key + " = " + std::to_string(v) +
                                       " is out of range"));
       }
-      return static_cast<uint32_t>(v);
-    };
-    if (key == "architecture") {
-      out.architecture = py::cast<std::string>(value);
-    } else if (key == "num_layers") {
-      out.num_layers = as_u32();
-    } else if (key == "hidden_size") {
-      out.hidden_size = as_u32();
-    } else if (key == "num_heads") {
-      out.num_heads = as_u32();
-    } else if (key == "num_kv_heads") {
-      out.num_kv_heads = as_u32();
-    } else if (key == "head_dim") {
-      out.head_dim = as_u32();
-    } else if (key == "vocab_size") {
-      out.vocab_size = as_u32();
-    } else if (key == "rope_theta") {
+      out.*field = static_cast<uint32_t>(v);
+      known = true;
+    }
+    for (const auto& [name, field] : kTextFields) {
+      if (key != name) continue;
+      out.*field = py::cast<std::string>(value);
+      known = true;
+    }
+    if (known) continue;
+    if (key == "rope_theta") {
       out.rope_theta = py::cast<double>(value);
-    } else if (key == "rope_scaling") {
-      out.rope_scaling = py::cast<std::string>(value);
     } else if (key == "kv_dtype") {
-      out.kv_dtype = ValueOr(ParseDType(py::cast<std::string>(py::str(value))));
-    } else if (key == "kv_layout") {
-      out.kv_layout = py::cast<std::string>(value);
-    } else if (key == "block_tokens") {
-      out.block_tokens = as_u32();
-    } else if (key == "tokenizer_digest") {
-      out.tokenizer_digest = py::cast<std::string>(value);
-    } else if (key == "weights_digest") {
-      out.weights_digest = py::cast<std::string>(value);
-    } else if (key == "tag") {
-      out.tag = py::cast<std::string>(value);
+      const std::optional<DType> dtype = DTypeArg(py::reinterpret_borrow<py::object>(value));
+      if (!dtype) Raise(Status::InvalidArgument("model description: kv_dtype is None"));
+      out.kv_dtype = *dtype;
     } else if (key == "extra") {
       out.extra = py::cast<std::map<std::string, std::string>>(value);
     } else {
       Raise(Status::InvalidArgument("model description: unknown key '" + key + "'"));
     }
-  }
-  return out;
-}
-
-// A token sequence: a list of ints or a 1-D integer tensor.
-std::vector<int32_t> TokensFrom(const py::handle& obj) {
-  std::vector<int64_t> wide;
-  if (THPVariable_Check(obj.ptr())) {
-    at::Tensor t = THPVariable_Unpack(obj.ptr());
-    if (t.dim() != 1 || !at::isIntegralType(t.scalar_type(), /*includeBool=*/false)) {
-      Raise(Status::InvalidArgument("tokens: expected a 1-D integer tensor, got " +
-                                    std::string(t.toString()) + " of " + std::to_string(t.dim()) +
-                                    " dimensions"));
-    }
-    at::Tensor cpu = t.to(at::kCPU, at::kLong).contiguous();
-    wide.assign(cpu.data_ptr<int64_t>(), cpu.data_ptr<int64_t>() + cpu.numel());
-  } else {
-    try {
-      wide = py::cast<std::vector<int64_t>>(obj);
-    } catch (const py::cast_error&) {
-      Raise(Status::InvalidArgument("tokens: expected a list of ints or a 1-D integer tensor"));
-    }
-  }
-  std::vector<int32_t> out(wide.size());
-  for (size_t i = 0; i < wide.size(); ++i) {
-    if (wide[i] < 0 || wide[i] > std::numeric_limits<int32_t>::max()) {
-      Raise(Status::InvalidArgument("tokens[" + std::to_string(i) +
-                                    "] = " + std::to_string(wide[i]) + " is not a token id"));
-    }
-    out[i] = static_cast<int32_t>(wide[i]);
   }
   return out;
 }
@@ -176,20 +153,20 @@ class PyStore {
 
   size_t Match(const std::string& model, const py::object& tokens) {
     const ModelId id = ParseModel(model);
-    const std::vector<int32_t> t = TokensFrom(tokens);
+    const std::vector<int32_t> t = TokensArg(tokens);
     return Call([&](Store& s) { return s.Match(id, t); }).tokens;
   }
 
   LoadResult Load(const std::string& model, const py::object& tokens, const py::object& kv) {
     const ModelId id = ParseModel(model);
-    const std::vector<int32_t> t = TokensFrom(tokens);
+    const std::vector<int32_t> t = TokensArg(tokens);
     const KvCacheView view = ViewFrom(kv);
     return Call([&](Store& s) { return s.Load(id, t, view); });
   }
 
   InsertResult Insert(const std::string& model, const py::object& tokens, const py::object& kv) {
     const ModelId id = ParseModel(model);
-    const std::vector<int32_t> t = TokensFrom(tokens);
+    const std::vector<int32_t> t = TokensArg(tokens);
     const KvCacheView view = ViewFrom(kv);
     return Call([&](Store& s) { return s.Insert(id, t, view); });
   }
@@ -203,7 +180,7 @@ class PyStore {
 
   void Pin(const std::string& name, const std::string& model, const py::object& tokens) {
     const ModelId id = ParseModel(model);
-    const std::vector<int32_t> t = TokensFrom(tokens);
+    const std::vector<int32_t> t = TokensArg(tokens);
     Call([&](Store& s) -> Result<bool> {
       KVSTASH_RETURN_IF_ERROR(s.Pin(name, id, t));
       return true;
@@ -331,21 +308,10 @@ void WithStore(const py::handle& store, const std::function<Status(Store*)>& fn)
 
 py::dict DescriptionToDict(const ModelDescription& d) {
   py::dict out;
-  out["architecture"] = d.architecture;
-  out["num_layers"] = d.num_layers;
-  out["hidden_size"] = d.hidden_size;
-  out["num_heads"] = d.num_heads;
-  out["num_kv_heads"] = d.num_kv_heads;
-  out["head_dim"] = d.head_dim;
-  out["vocab_size"] = d.vocab_size;
+  for (const auto& [name, field] : kU32Fields) out[name] = d.*field;
+  for (const auto& [name, field] : kTextFields) out[name] = d.*field;
   out["rope_theta"] = d.rope_theta;
-  out["rope_scaling"] = d.rope_scaling;
   out["kv_dtype"] = DTypeName(d.kv_dtype);
-  out["kv_layout"] = d.kv_layout;
-  out["block_tokens"] = d.block_tokens;
-  out["tokenizer_digest"] = d.tokenizer_digest;
-  out["weights_digest"] = d.weights_digest;
-  out["tag"] = d.tag;
   out["extra"] = d.extra;
   return out;
 }

@@ -91,4 +91,11 @@ Result<std::string> ReadTokenFile(const std::string& path) {
   return token;
 }
 
+Result<std::string> ReadRemoteToken(const std::string& path) {
+  if (path.empty()) return std::string();
+  auto token = ReadTokenFile(path);
+  if (!token.ok()) return token.status().WithContext("--remote-token-file");
+  return token;
+}
+
 }  // namespace kvstash::cli

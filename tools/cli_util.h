@@ -53,6 +53,9 @@ Result<std::string> ReadTextFile(const std::string& path);
 // --remote-token-file): its text without the trailing newline.
 // InvalidArgument if it is empty.
 Result<std::string> ReadTokenFile(const std::string& path);
+// The remote tier's token or password from --remote-token-file `path`:
+// empty if no file was given; errors say "--remote-token-file".
+Result<std::string> ReadRemoteToken(const std::string& path);
 
 }  // namespace kvstash::cli
 

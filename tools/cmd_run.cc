@@ -78,11 +78,9 @@ int Run(const RunFlags& f) {
     options.path = store_dir;
     options.device = f.model_flags.device;
     options.remote = f.remote;
-    if (!f.remote_token_file.empty()) {
-      auto token = ReadTokenFile(f.remote_token_file);
-      if (!token.ok()) return Fail("run", token.status().WithContext("--remote-token-file"));
-      options.remote_token = *token;
-    }
+    auto token = ReadRemoteToken(f.remote_token_file);
+    if (!token.ok()) return Fail("run", token.status());
+    options.remote_token = *token;
     options.encode.codec = ParseCodec(f.codec).value();  // checked by the flag
     // One request and exit: copying blocks found on disk into device memory
     // (for later requests of this process) would only cost. It is not free:

@@ -117,13 +117,9 @@ int Serve(const ServeFlags& f) {
   // clients put is sent on.
   std::unique_ptr<RemoteTier> upstream;
   if (!f.remote.empty()) {
-    std::string token;
-    if (!f.remote_token_file.empty()) {
-      auto read = ReadTokenFile(f.remote_token_file);
-      if (!read.ok()) return Fail("serve", read.status().WithContext("--remote-token-file"));
-      token = *read;
-    }
-    auto opened = OpenRemoteTier(f.remote, token);
+    auto token = ReadRemoteToken(f.remote_token_file);
+    if (!token.ok()) return Fail("serve", token.status());
+    auto opened = OpenRemoteTier(f.remote, *token);
     if (!opened.ok()) return Fail("serve", opened.status().WithContext("--remote"));
     upstream = std::move(opened).value();
     options.upstream = upstream.get();

@@ -254,14 +254,10 @@ void AddStatCommand(CLI::App& app, Action* action) {
   cmd->callback([flags, action] {
     *action = [flags]() -> int {
       if (!flags->remote.empty()) {
-        std::string token;
-        if (!flags->remote_token_file.empty()) {
-          auto read = ReadTokenFile(flags->remote_token_file);
-          if (!read.ok()) return Fail("stat", read.status().WithContext("--remote-token-file"));
-          token = *read;
-        }
-        if (!IsRedisAddress(flags->remote)) return StatPeer(flags->remote, token, flags->json);
-        auto options = ParseRedisAddress(flags->remote, token);
+        auto token = ReadRemoteToken(flags->remote_token_file);
+        if (!token.ok()) return Fail("stat", token.status());
+        if (!IsRedisAddress(flags->remote)) return StatPeer(flags->remote, *token, flags->json);
+        auto options = ParseRedisAddress(flags->remote, *token);
         if (!options.ok()) return Fail("stat", options.status());
         return StatRedis(*options, flags->json);
       }

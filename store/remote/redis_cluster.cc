@@ -168,8 +168,11 @@ Status RedisCluster::LoadSlotsFrom(Node* node) {
     MarkDown(node, reply.status());
     return reply.status();
   }
-  std::array<RedisNodeAddress, kRedisSlots> owner;
-  std::vector<bool> served(kRedisSlots, false);
+  struct SlotRange {
+    size_t first, last;  // [first, last]
+    RedisNodeAddress master;
+  };
+  std::vector<SlotRange> ranges;
   const redisReply& r = **reply;
   if (r.type == REDIS_REPLY_ERROR) {
     const std::string text(ReplyText(r));
@@ -211,29 +214,13 @@ Status RedisCluster::LoadSlotsFrom(Node* node) {
     // it is the one asked.
     if (master.host.empty() || master.host == "?") master.host = node->address.host;
     master.port = static_cast<uint16_t>(port);
-    for (long long s = first; s <= last; ++s) {
-      owner[s] = master;
-      served[s] = true;
-    }
+    ranges.push_back({static_cast<size_t>(first), static_cast<size_t>(last), std::move(master)});
   }
   ReturnConnection(node, std::move(conn));
   MutexLock lock(&map_mu_);
-  std::vector<std::pair<RedisNodeAddress, Node*>> seen;
-  for (size_t s = 0; s < kRedisSlots; ++s) {
-    if (!served[s]) {
-      slots_[s] = nullptr;
-      continue;
-    }
-    if (seen.empty() || !(seen.back().first == owner[s])) {
-      auto it = std::find_if(seen.begin(), seen.end(),
-                             [&](const auto& p) { return p.first == owner[s]; });
-      if (it == seen.end()) {
-        seen.emplace_back(owner[s], NodeFor(owner[s]));
-      } else {
-        std::iter_swap(it, seen.end() - 1);
-      }
-    }
-    slots_[s] = seen.back().second;
+  slots_.fill(nullptr);  // a slot in no range is unserved
+  for (const SlotRange& range : ranges) {
+    std::fill(slots_.begin() + range.first, slots_.begin() + range.last + 1, NodeFor(range.master));
   }
   have_map_ = true;
   return Status::OK();

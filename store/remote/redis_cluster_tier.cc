@@ -43,14 +43,20 @@ Status SetOutcome(Result<RedisReply> reply) {
   return Status::OK();
 }
 
+// The value of "field:value" in INFO's "\r\n"-separated lines; "" if absent.
 std::string InfoText(std::string_view info, std::string_view field) {
-  const std::string needle = "\n" + std::string(field) + ":";
-  const std::string all = "\n" + std::string(info);
-  const size_t at = all.find(needle);
-  if (at == std::string::npos) return "";
-  const size_t start = at + needle.size();
-  const size_t end = all.find_first_of("\r\n", start);
-  return all.substr(start, end == std::string::npos ? std::string::npos : end - start);
+  for (size_t at = 0; at < info.size();) {
+    size_t end = info.find('\n', at);
+    if (end == std::string_view::npos) end = info.size();
+    std::string_view line = info.substr(at, end - at);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.size() > field.size() && line.compare(0, field.size(), field) == 0 &&
+        line[field.size()] == ':') {
+      return std::string(line.substr(field.size() + 1));
+    }
+    at = end + 1;
+  }
+  return "";
 }
 
 uint64_t InfoField(std::string_view info, std::string_view field) {

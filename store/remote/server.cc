@@ -414,12 +414,25 @@ Reply Server::Impl::HandleGet(uint32_t id, std::string_view payload) {
   return Reply{EncodeFrame(FrameType::kGetOk, id, blob)};
 }
 
+namespace {
+
+// The header of `blob` if it is a sound block of (model, hash): checksum,
+// then header against the key. What a put, an upstream block and a stored
+// block must all pass.
+Result<BlockHeader> SoundBlock(const ModelId& model, const BlockHash& hash, std::string_view blob) {
+  KVSTASH_ASSIGN_OR_RETURN(BlockHeader header, ParseBlockHeader(blob, /*verify_checksum=*/true));
+  KVSTASH_RETURN_IF_ERROR(CheckBlockKey(header, model, hash));
+  return header;
+}
+
+}  // namespace
+
 Status Server::Impl::FetchUpstream(const ModelId& model, const BlockHash& hash, std::string* blob) {
   Status s = options.upstream->Get(model, hash, blob);
   if (!s.ok()) return Status::NotFound("not stored here or upstream: " + s.message());
-  auto header = ParseBlockHeader(*blob, /*verify_checksum=*/true);
-  Status bad = header.ok() ? CheckBlockKey(*header, model, hash) : header.status();
-  if (!bad.ok()) {
+  auto header = SoundBlock(model, hash, *blob);
+  if (!header.ok()) {
+    const Status& bad = header.status();
     ++upstream_corrupt;
     options.upstream->Drop(model, hash);
     std::fprintf(stderr, "kvstash serve: warning: %s sent a bad block %s (dropped): %s\n",
@@ -445,8 +458,7 @@ bool Server::Impl::StoredSound(const ModelId& model, const BlockHash& hash) {
   if (!disk->GetMeta(model, hash).ok()) return false;
   std::string stored;
   if (!disk->GetBlob(model, hash, &stored).ok()) return false;
-  auto header = ParseBlockHeader(stored, /*verify_checksum=*/true);
-  return header.ok() && CheckBlockKey(*header, model, hash).ok();
+  return SoundBlock(model, hash, stored).ok();
 }
 
 Reply Server::Impl::HandlePut(uint32_t id, std::string_view payload) {
@@ -458,11 +470,10 @@ Reply Server::Impl::HandlePut(uint32_t id, std::string_view payload) {
     ++protocol_errors;
     return Error(id, s, true);
   }
-  auto header = ParseBlockHeader(blob, /*verify_checksum=*/true);
-  Status bad = header.ok() ? CheckBlockKey(*header, model, hash) : header.status();
-  if (!bad.ok()) {
+  auto header = SoundBlock(model, hash, blob);
+  if (!header.ok()) {
     ++puts_rejected;
-    return Error(id, bad, false);
+    return Error(id, header.status(), false);
   }
   MutexLock lock(PutLock(hash));
   if (StoredSound(model, hash)) {

@@ -56,6 +56,7 @@ def test_a_stored_prefix_loads_back_byte_for_byte(tmp_path):
     with kvstash.Store(str(tmp_path), device="cpu") as store:
         model = store.register_model(description())
         assert len(model) == 32
+        assert store.register_model(dict(description(), kv_dtype=torch.float32)) == model
         assert store.match(model, tokens) == 0
         inserted = store.insert(model, tokens, kv)
         assert inserted.tokens_stored == 70

@@ -288,7 +288,7 @@ TEST(RedisClusterTierTest, ANodeKilledIsAMissAndRecovers) {
     EXPECT_TRUE(PrefixEqual(dst, kv, loaded->tokens));
     EXPECT_LT(seconds, 5.0) << "a dead node must not stall a load";
   }
-  // Inserts while it is down are counted errors, never failures.
+  // Inserts while it is down never fail.
   {
     auto writer = OpenStore("", cluster.address());
     auto m = writer->RegisterModel(desc).value();

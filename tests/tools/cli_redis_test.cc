@@ -235,17 +235,30 @@ TEST_F(CliRedisTest, ServersOnTwoHostsShareThroughTheClusterAndShowMetrics) {
   EXPECT_NE(text.find("# TYPE kvstash_get_duration_seconds histogram"), std::string::npos);
   EXPECT_NE(HttpGet(base + 2, "/other").find("404"), std::string::npos);
 
-  // A master down: the server still answers, and the metrics say which.
-  ASSERT_TRUE(cluster.Kill(cluster.Ports()[0]));
+  // A master down: the server still answers, and the metrics say which. New
+  // prompts make serve_b ask the cluster (each reaches the dead master
+  // unless all its blocks hash to the other two: a few prompts suffice).
+  const int dead = cluster.Ports()[0];
+  ASSERT_TRUE(cluster.Kill(dead));
+  const std::string dead_errors =
+      "kvstash_remote_errors_total{backend=\"redis\",node=\"127.0.0.1:" + std::to_string(dead) +
+      "\"}";
+  double errors = 0;
+  for (int i = 0; i < 10 && errors < 1; ++i) {
+    auto probe = RunKvstash({"run", "--model", dir_->Sub("tiny"), "--store", "none", "--remote",
+                             serve_b.address(), "--max-new-tokens", "1", "--block-tokens", "16",
+                             "--json", "--prompt",
+                             "probe " + std::to_string(i) +
+                                 ": a prompt nobody has stored yet, long enough to span several "
+                                 "blocks of sixteen tokens, so that some land on every master"});
+    ASSERT_EQ(probe.exit_code, 0) << probe.err;
+    const std::string scraped = HttpGet(base + 2, "/metrics");
+    errors = Sample(scraped.substr(scraped.find("\r\n\r\n") + 3), dead_errors);
+  }
+  EXPECT_GE(errors, 1) << "no error counted for the dead master " << dead;
   auto c = Run("none", {"--remote", serve_b.address()});
   ASSERT_EQ(c.exit_code, 0) << c.err;
   EXPECT_EQ(c.Json()["tokens"], cold.Json()["tokens"]);
-  const std::string after = HttpGet(base + 2, "/metrics");
-  EXPECT_GE(Sample(after.substr(after.find("\r\n\r\n") + 3),
-                   "kvstash_remote_errors_total{backend=\"redis\",node=\"127.0.0.1:" +
-                       std::to_string(cluster.Ports()[0]) + "\"}"),
-            0)
-      << after;
   // `stat --remote HOST:PORT` shows a `kvstash serve` peer's own counters.
   auto peer = RunKvstash({"stat", "--remote", serve_b.address(), "--json"});
   ASSERT_EQ(peer.exit_code, 0) << peer.err;
